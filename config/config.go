@@ -1,0 +1,275 @@
+// Package config holds buildfleet's typed configuration: the structure that
+// the config file, BUILDFLEET_* environment variables and flags are decoded
+// into, its defaults, and its validation. It does not read files by itself
+// beyond secret files; the command line (cmd/buildfleet) resolves sources.
+//
+// The key names (the mapstructure tags) are a public interface, documented in
+// example.yaml.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of a manager.
+type Config struct {
+	// Listen is the address the HTTP server binds: webhook, status page,
+	// health and metrics.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// PublicURL is where GitHub and people reach this manager; used in
+	// comments and Details links.
+	PublicURL string `mapstructure:"public_url" yaml:"public_url"`
+	// Log selects the log format and level.
+	Log Log `mapstructure:"log" yaml:"log"`
+	// Store is the embedded database.
+	Store Store `mapstructure:"store" yaml:"store"`
+	// GitHub is how the manager reaches GitHub and how GitHub reaches it.
+	GitHub GitHub `mapstructure:"github" yaml:"github"`
+	// Repositories lists the repositories whose labels trigger builds.
+	Repositories []Repository `mapstructure:"repositories" yaml:"repositories"`
+	// Pools lists the runner pools: one Nomad parameterized job each.
+	Pools []Pool `mapstructure:"pools" yaml:"pools"`
+	// Nomad is the cluster the runners are placed on.
+	Nomad Nomad `mapstructure:"nomad" yaml:"nomad"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Format is "text" or "json".
+	Format string `mapstructure:"format" yaml:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `mapstructure:"level" yaml:"level"`
+}
+
+// Store configures the embedded SQLite database.
+type Store struct {
+	// Path of the database file; created when missing.
+	Path string `mapstructure:"path" yaml:"path"`
+}
+
+// GitHub configures the GitHub side: the API, authentication and webhooks.
+type GitHub struct {
+	// APIURL is the REST API root, e.g. https://api.github.com/ or a GitHub
+	// Enterprise Server's https://host/api/v3/.
+	APIURL string `mapstructure:"api_url" yaml:"api_url"`
+	// WebURL is the web root used for links, e.g. https://github.com/.
+	WebURL string `mapstructure:"web_url" yaml:"web_url"`
+	// Token authenticates as a user or bot; results are commit statuses.
+	Token Secret `mapstructure:"token" yaml:"token"`
+	// TokenFile names a file holding Token.
+	TokenFile string `mapstructure:"token_file" yaml:"token_file"`
+	// App authenticates as a GitHub App installation; results are check runs.
+	App App `mapstructure:"app" yaml:"app"`
+	// WebhookSecret verifies X-Hub-Signature-256 on every delivery.
+	WebhookSecret Secret `mapstructure:"webhook_secret" yaml:"webhook_secret"`
+	// WebhookSecretFile names a file holding WebhookSecret.
+	WebhookSecretFile string `mapstructure:"webhook_secret_file" yaml:"webhook_secret_file"`
+}
+
+// App identifies a GitHub App installation.
+type App struct {
+	ID             int64  `mapstructure:"id" yaml:"id"`
+	InstallationID int64  `mapstructure:"installation_id" yaml:"installation_id"`
+	PrivateKeyFile string `mapstructure:"private_key_file" yaml:"private_key_file"`
+}
+
+// Configured reports whether App authentication was asked for.
+func (a App) Configured() bool {
+	return a.ID != 0 || a.InstallationID != 0 || a.PrivateKeyFile != ""
+}
+
+// Repository is one repository whose PRs may be built on the fleet.
+type Repository struct {
+	// Name is "owner/repo".
+	Name string `mapstructure:"name" yaml:"name"`
+	// Workflow is the file name of the workflow to dispatch, e.g. buildbots.yml.
+	Workflow string `mapstructure:"workflow" yaml:"workflow"`
+	// Ref is the branch whose workflow definition runs; empty means the
+	// repository's default branch.
+	Ref string `mapstructure:"ref" yaml:"ref"`
+	// Report is "checks" (needs App auth) or "status".
+	Report string `mapstructure:"report" yaml:"report"`
+	// Comment says when to comment on the PR: on_schedule, on_finish, both, off.
+	Comment string `mapstructure:"comment" yaml:"comment"`
+	// Triggers maps labels to tiers.
+	Triggers []Trigger `mapstructure:"triggers" yaml:"triggers"`
+}
+
+// Trigger is one label that requests a build.
+type Trigger struct {
+	// Label is the exact label name, any characters GitHub allows.
+	Label string `mapstructure:"label" yaml:"label"`
+	// Tier is the tier built: the pools of that tier serve it.
+	Tier string `mapstructure:"tier" yaml:"tier"`
+	// MinRole is the lowest repository role allowed to request it.
+	MinRole string `mapstructure:"min_role" yaml:"min_role"`
+}
+
+// Pool is a set of donated hosts of one platform and tier, served by one
+// Nomad parameterized job.
+type Pool struct {
+	// Name identifies the pool; it names the result on the PR.
+	Name string `mapstructure:"name" yaml:"name"`
+	// Platform is "<os>-<arch>", e.g. linux-x86_64, macos-arm64.
+	Platform string `mapstructure:"platform" yaml:"platform"`
+	// Tier is the tier the pool serves.
+	Tier string `mapstructure:"tier" yaml:"tier"`
+	// Labels is the exact runs-on label set the pool's runners carry.
+	Labels []string `mapstructure:"labels" yaml:"labels"`
+	// Stable pools build every request of their tier; unstable pools only
+	// when asked for by name.
+	Stable bool `mapstructure:"stable" yaml:"stable"`
+	// NomadJob is the parameterized job dispatched per runner; defaults to
+	// "runner-<name>".
+	NomadJob string `mapstructure:"nomad_job" yaml:"nomad_job"`
+	// MaxRunners caps pending plus running runners of the pool.
+	MaxRunners int `mapstructure:"max_runners" yaml:"max_runners"`
+	// JobTimeout bounds one build on the pool.
+	JobTimeout Duration `mapstructure:"job_timeout" yaml:"job_timeout"`
+}
+
+// Nomad configures the Nomad API client.
+type Nomad struct {
+	Address   string `mapstructure:"address" yaml:"address"`
+	Token     Secret `mapstructure:"token" yaml:"token"`
+	TokenFile string `mapstructure:"token_file" yaml:"token_file"`
+	Namespace string `mapstructure:"namespace" yaml:"namespace"`
+	Region    string `mapstructure:"region" yaml:"region"`
+}
+
+// Tiers known to buildfleet and the workflows it ships.
+const (
+	TierQuick   = "quick"
+	TierRefleak = "refleak"
+)
+
+// Default returns the configuration used for every key the sources leave
+// unset.
+func Default() Config {
+	return Config{
+		Listen:    "127.0.0.1:8080",
+		PublicURL: "http://127.0.0.1:8080",
+		Log:       Log{Format: "text", Level: "info"},
+		Store:     Store{Path: "buildfleet.db"},
+		GitHub: GitHub{
+			APIURL: "https://api.github.com/",
+			WebURL: "https://github.com/",
+		},
+		Nomad: Nomad{
+			Address:   "http://127.0.0.1:4646",
+			Namespace: "default",
+		},
+	}
+}
+
+// DefaultTriggers are CPython's labels, used by a repository that lists none.
+func DefaultTriggers() []Trigger {
+	return []Trigger{
+		{Label: "🔨 test-with-buildbots", Tier: TierQuick, MinRole: "triage"},
+		{Label: "🔨 test-with-refleak-buildbots", Tier: TierRefleak, MinRole: "triage"},
+	}
+}
+
+// ApplyDefaults fills the per-entry defaults of lists, which a flat default
+// structure cannot express.
+func (c *Config) ApplyDefaults() {
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if r.Workflow == "" {
+			r.Workflow = "buildbots.yml"
+		}
+		if r.Report == "" {
+			r.Report = ReportStatus
+			if c.GitHub.App.Configured() {
+				r.Report = ReportChecks
+			}
+		}
+		if r.Comment == "" {
+			r.Comment = CommentBoth
+		}
+		if r.Triggers == nil {
+			r.Triggers = DefaultTriggers()
+		}
+	}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		if p.NomadJob == "" && p.Name != "" {
+			p.NomadJob = "runner-" + p.Name
+		}
+		if p.MaxRunners == 0 {
+			p.MaxRunners = 4
+		}
+		if p.JobTimeout == 0 {
+			p.JobTimeout = Duration(time.Hour)
+			if p.Tier == TierRefleak {
+				p.JobTimeout = Duration(4 * time.Hour)
+			}
+		}
+	}
+}
+
+// Report and comment modes of a repository.
+const (
+	ReportChecks = "checks"
+	ReportStatus = "status"
+
+	CommentOnSchedule = "on_schedule"
+	CommentOnFinish   = "on_finish"
+	CommentBoth       = "both"
+	CommentOff        = "off"
+)
+
+// Repository returns the configured repository named "owner/repo"
+// (case-insensitive, as GitHub names are), or nil.
+func (c *Config) Repository(name string) *Repository {
+	for i := range c.Repositories {
+		if equalFold(c.Repositories[i].Name, name) {
+			return &c.Repositories[i]
+		}
+	}
+	return nil
+}
+
+// Trigger returns the trigger of an exact label name, or nil.
+func (r *Repository) Trigger(label string) *Trigger {
+	for i := range r.Triggers {
+		if r.Triggers[i].Label == label {
+			return &r.Triggers[i]
+		}
+	}
+	return nil
+}
+
+// StablePools returns the stable pools of a tier, in config order.
+func (c *Config) StablePools(tier string) []Pool {
+	var out []Pool
+	for _, p := range c.Pools {
+		if p.Stable && p.Tier == tier {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Pool returns the pool of a name, or nil.
+func (c *Config) Pool(name string) *Pool {
+	for i := range c.Pools {
+		if c.Pools[i].Name == name {
+			return &c.Pools[i]
+		}
+	}
+	return nil
+}
+
+// Tiers returns every tier a pool serves, in first-seen order.
+func (c *Config) Tiers() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range c.Pools {
+		if !seen[p.Tier] {
+			seen[p.Tier] = true
+			out = append(out, p.Tier)
+		}
+	}
+	return out
+}

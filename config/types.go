@@ -1,0 +1,125 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Secret is a string that never prints: fmt, slog, YAML and JSON all see
+// "REDACTED" (or "" when unset). Use Reveal where the value is needed.
+type Secret string
+
+const redacted = "REDACTED"
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString implements fmt.GoStringer, so %#v does not leak either.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements encoding.TextMarshaler (JSON and YAML use it).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Duration is a time.Duration written as "90s", "4h" in the config.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String implements fmt.Stringer.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("not a duration (e.g. 90s, 4h): %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Roles a sender may have on a repository, lowest first: the role_name
+// values of GitHub's collaborator-permission endpoint.
+var roles = []string{"read", "triage", "write", "maintain", "admin"}
+
+// RoleRank orders roles; it returns -1 for an unknown role. GitHub's legacy
+// permission names ("pull", "push") map to their roles.
+func RoleRank(role string) int {
+	switch strings.ToLower(role) {
+	case "pull":
+		role = "read"
+	case "push":
+		role = "write"
+	}
+	for i, r := range roles {
+		if strings.EqualFold(r, role) {
+			return i
+		}
+	}
+	return -1
+}
+
+// RoleAtLeast reports whether role reaches minRole. Unknown roles reach
+// nothing.
+func RoleAtLeast(role, minRole string) bool {
+	r, m := RoleRank(role), RoleRank(minRole)
+	return r >= 0 && m >= 0 && r >= m
+}
+
+// Platform is a pool platform split into Nomad's node attributes.
+type Platform struct {
+	// Kernel is ${attr.kernel.name}: linux, darwin, windows, freebsd.
+	Kernel string
+	// Arch is ${attr.cpu.arch}: amd64, arm64.
+	Arch string
+}
+
+var platformOS = map[string]string{
+	"linux": "linux", "macos": "darwin", "windows": "windows", "freebsd": "freebsd",
+}
+
+var platformArch = map[string]string{
+	"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+}
+
+// ParsePlatform splits "<os>-<arch>" (linux-x86_64, macos-arm64, …).
+func ParsePlatform(s string) (Platform, error) {
+	osName, arch, ok := strings.Cut(s, "-")
+	if !ok {
+		return Platform{}, fmt.Errorf("must be <os>-<arch>, e.g. linux-x86_64, got %q", s)
+	}
+	k, ok := platformOS[osName]
+	if !ok {
+		return Platform{}, fmt.Errorf("unknown os %q (linux, macos, windows, freebsd)", osName)
+	}
+	a, ok := platformArch[arch]
+	if !ok {
+		return Platform{}, fmt.Errorf("unknown arch %q (x86_64, aarch64, arm64)", arch)
+	}
+	return Platform{Kernel: k, Arch: a}, nil
+}
+
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

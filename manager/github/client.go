@@ -1,0 +1,98 @@
+// Package github is buildfleet's only door to GitHub. Every call goes through
+// one http.RoundTripper that counts calls per endpoint; the go-github client
+// sits on top of it.
+package github
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	gh "github.com/google/go-github/v60/github"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/buildfleet/buildfleet/config"
+)
+
+// Client is an authenticated GitHub REST client.
+type Client struct {
+	gh *gh.Client
+	// App reports whether the client authenticates as a GitHub App
+	// installation (and so may write check runs).
+	App bool
+}
+
+// Options are the parts a Client is built from besides the config.
+type Options struct {
+	// Transport is the base transport (default http.DefaultTransport).
+	Transport http.RoundTripper
+	// Registerer receives the call metrics; nil means none.
+	Registerer prometheus.Registerer
+}
+
+// New builds a client from the config; it does not contact GitHub.
+func New(c config.GitHub, o Options) (*Client, error) {
+	base := o.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	rt := newMetricsTransport(base, o.Registerer)
+	api := c.APIURL
+	if !strings.HasSuffix(api, "/") {
+		api += "/"
+	}
+	var hc *http.Client
+	app := c.App.Configured()
+	if app {
+		key, err := os.ReadFile(c.App.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("github.app.private_key_file: %w", err)
+		}
+		itr, err := ghinstallation.New(rt, c.App.ID, c.App.InstallationID, key)
+		if err != nil {
+			return nil, fmt.Errorf("github.app.private_key_file: %w", err)
+		}
+		itr.BaseURL = strings.TrimSuffix(api, "/")
+		hc = &http.Client{Transport: itr}
+	} else {
+		hc = &http.Client{Transport: rt}
+	}
+	cl, err := gh.NewClient(hc).WithEnterpriseURLs(api, api)
+	if err != nil {
+		return nil, fmt.Errorf("github.api_url: %w", err)
+	}
+	if !app {
+		cl = cl.WithAuthToken(c.Token.Reveal())
+	}
+	// WithEnterpriseURLs appends api/v3/ to hosts other than api.github.com;
+	// keep the configured root exactly as given.
+	cl.BaseURL.Path = mustPath(api)
+	cl.UploadURL = cl.BaseURL
+	return &Client{gh: cl, App: app}, nil
+}
+
+func mustPath(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return "/"
+	}
+	rest := raw[i+3:]
+	if j := strings.Index(rest, "/"); j >= 0 {
+		return rest[j:]
+	}
+	return "/"
+}
+
+// REST returns the go-github client for the packages that make calls.
+func (c *Client) REST() *gh.Client { return c.gh }
+
+// Ping checks that GitHub answers and accepts the credentials.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, _, err := c.gh.RateLimit.Get(ctx); err != nil {
+		return fmt.Errorf("reaching github: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+// Package manager is the buildfleet daemon as a library: New builds it from
+// a typed config, Run serves until its context ends. The command line
+// (cmd/buildfleet) only resolves the config and wires signals; tests start
+// managers in-process.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// Options are everything a manager is built from. Nothing is global: two
+// managers can live in one process.
+type Options struct {
+	// Config is the resolved, validated configuration.
+	Config config.Config
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Registry collects and serves the metrics; nil means a new one.
+	Registry *prometheus.Registry
+	// Version is reported in logs and metrics.
+	Version string
+	// Listener, when set, is served instead of listening on Config.Listen.
+	Listener net.Listener
+	// GitHubTransport, when set, carries GitHub calls (tests, proxies).
+	GitHubTransport http.RoundTripper
+	// ShutdownTimeout bounds the graceful stop (default 10s).
+	ShutdownTimeout time.Duration
+}
+
+// Manager is a configured daemon.
+type Manager struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	opts  Options
+	store *store.Store
+	gh    *github.Client
+	nomad *nomad.Client
+	ln    net.Listener
+	srv   *http.Server
+	ready readiness
+	stops []stopFunc
+	once  sync.Once
+}
+
+type stopFunc struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// New builds a manager: it opens the store and the API clients and binds
+// the listener, so that a config mistake fails here, before Run.
+func New(o Options) (m *Manager, err error) {
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	m = &Manager{cfg: o.Config, log: o.Logger, reg: o.Registry, opts: o}
+	defer func() {
+		if err != nil {
+			m.stop()
+		}
+	}()
+
+	st, err := store.Open(context.Background(), o.Config.Store.Path)
+	if err != nil {
+		return nil, err
+	}
+	m.store = st
+	m.onStop("store", func(context.Context) error { return st.Close() })
+
+	if m.gh, err = github.New(o.Config.GitHub, github.Options{Transport: o.GitHubTransport, Registerer: o.Registry}); err != nil {
+		return nil, err
+	}
+	if m.nomad, err = nomad.New(o.Config.Nomad); err != nil {
+		return nil, err
+	}
+	m.registerMetrics()
+
+	m.ln = o.Listener
+	if m.ln == nil {
+		if m.ln, err = net.Listen("tcp", o.Config.Listen); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	m.srv = &http.Server{
+		Handler:           m.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	ln := m.ln
+	m.onStop("listener", func(context.Context) error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	return m, nil
+}
+
+// Addr is the address the manager serves on.
+func (m *Manager) Addr() net.Addr { return m.ln.Addr() }
+
+// onStop registers a teardown; they run last-in-first-out.
+func (m *Manager) onStop(name string, fn func(context.Context) error) {
+	m.stops = append(m.stops, stopFunc{name, fn})
+}
+
+// Run serves until ctx ends, then stops everything in reverse order of
+// start, HTTP first, within the shutdown timeout. It returns nil on a clean
+// stop.
+func (m *Manager) Run(ctx context.Context) error {
+	m.log.Info("buildfleet manager starting", "version", m.opts.Version, "listen", m.ln.Addr().String(),
+		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
+	bg, cancelBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); m.probe(bg) }()
+	m.onStop("background", func(context.Context) error { cancelBG(); wg.Wait(); return nil })
+
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- m.srv.Serve(m.ln) }()
+	m.onStop("http", m.srv.Shutdown)
+
+	var err error
+	select {
+	case <-ctx.Done():
+		m.log.Info("buildfleet manager stopping", "reason", context.Cause(ctx))
+	case err = <-srvErr:
+		m.log.Error("http server failed", "err", err)
+		err = fmt.Errorf("http server: %w", err)
+	}
+	if serr := m.stop(); serr != nil && err == nil {
+		err = serr
+	}
+	m.log.Info("buildfleet manager stopped")
+	return err
+}
+
+// stop runs the teardowns once, last first, within the shutdown timeout.
+func (m *Manager) stop() error {
+	var errs []error
+	m.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.opts.ShutdownTimeout)
+		defer cancel()
+		for i := len(m.stops) - 1; i >= 0; i-- {
+			s := m.stops[i]
+			if err := s.fn(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping %s: %w", s.name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

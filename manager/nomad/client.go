@@ -1,0 +1,49 @@
+// Package nomad is buildfleet's only door to Nomad: it builds the nomad/api
+// client from the config and turns its errors into buildfleet's.
+package nomad
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/buildfleet/buildfleet/config"
+)
+
+// Client talks to one Nomad region and namespace.
+type Client struct {
+	api *api.Client
+	ns  string
+}
+
+// New builds a client; it does not contact Nomad.
+func New(c config.Nomad) (*Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = c.Address
+	cfg.SecretID = c.Token.Reveal()
+	cfg.Namespace = c.Namespace
+	cfg.Region = c.Region
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("nomad client for %s: %w", c.Address, err)
+	}
+	return &Client{api: cl, ns: c.Namespace}, nil
+}
+
+// API returns the underlying nomad/api client for the packages that drive
+// jobs; they stay within this package's namespace and region.
+func (c *Client) API() *api.Client { return c.api }
+
+// Ping checks that the cluster answers and has a leader.
+func (c *Client) Ping(ctx context.Context) error {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	leader, err := c.api.Status().RegionLeader(q.Region)
+	if err != nil {
+		return fmt.Errorf("reaching nomad: %w", err)
+	}
+	if leader == "" {
+		return fmt.Errorf("reaching nomad: no leader")
+	}
+	return nil
+}

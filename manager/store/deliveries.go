@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delivery is one webhook delivery as GitHub sent it.
+type Delivery struct {
+	ID         string
+	Event      string
+	ReceivedAt time.Time
+	Payload    []byte
+}
+
+// PutDelivery stores a delivery durably. It reports false, and changes
+// nothing, when a delivery with the same ID is already stored: GitHub's
+// redeliveries keep their ID, so this is the dedupe point.
+func (s *Store) PutDelivery(ctx context.Context, d Delivery) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO deliveries (id, event, received_at, payload) VALUES (?, ?, ?, ?)
+		 ON CONFLICT(id) DO NOTHING`,
+		d.ID, d.Event, d.ReceivedAt.UnixNano(), d.Payload)
+	if err != nil {
+		return false, fmt.Errorf("storing delivery: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("storing delivery: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Delivery returns a stored delivery.
+func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
+	var d Delivery
+	var ns int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT id, event, received_at, payload FROM deliveries WHERE id = ?`, id).
+		Scan(&d.ID, &d.Event, &ns, &d.Payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, ErrNotFound
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("reading delivery: %w", err)
+	}
+	d.ReceivedAt = time.Unix(0, ns)
+	return d, nil
+}
+
+// Unprocessed returns up to limit deliveries not yet marked processed,
+// oldest first: the work left over by a crash.
+func (s *Store) Unprocessed(ctx context.Context, limit int) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, event, received_at, payload FROM deliveries
+		 WHERE processed_at IS NULL ORDER BY received_at LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		var ns int64
+		if err := rows.Scan(&d.ID, &d.Event, &ns, &d.Payload); err != nil {
+			return nil, fmt.Errorf("listing deliveries: %w", err)
+		}
+		d.ReceivedAt = time.Unix(0, ns)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// MarkProcessed records that a delivery was handled, with the error that
+// ended its handling for good, if any.
+func (s *Store) MarkProcessed(ctx context.Context, id string, at time.Time, procErr error) error {
+	var msg sql.NullString
+	if procErr != nil {
+		msg = sql.NullString{String: procErr.Error(), Valid: true}
+	}
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE deliveries SET processed_at = ?, error = ? WHERE id = ?`, at.UnixNano(), msg, id)
+	if err != nil {
+		return fmt.Errorf("marking delivery %s: %w", id, err)
+	}
+	return nil
+}
