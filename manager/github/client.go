@@ -1,6 +1,14 @@
 // Package github is buildfleet's only door to GitHub. Every call goes through
-// one http.RoundTripper that counts calls per endpoint; the go-github client
-// sits on top of it.
+// one stack of http.RoundTrippers, from the top: authentication (token or App
+// installation), retries and rate limits (retryTransport), call counting
+// (metricsTransport), the network. Retries sit below authentication so that a
+// retried request carries the same credentials, and above the counter so
+// that every attempt is counted as the call it is.
+//
+// The typed methods (Role, RemoveLabel, DispatchWorkflow, ...) are what the
+// rest of buildfleet uses; they turn GitHub's answers into this package's
+// errors (ErrNotFound, ErrInvalid, ErrConflict, ErrRateLimited) so that no
+// go-github type leaks out.
 package github
 
 import (
@@ -9,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v60/github"
@@ -20,6 +29,9 @@ import (
 // Client is an authenticated GitHub REST client.
 type Client struct {
 	gh *gh.Client
+	// noRunDetails remembers that the server rejected return_run_details
+	// on a workflow dispatch (GitHub Enterprise Server before the feature).
+	noRunDetails atomic.Bool
 	// App reports whether the client authenticates as a GitHub App
 	// installation (and so may write check runs).
 	App bool
@@ -31,6 +43,8 @@ type Options struct {
 	Transport http.RoundTripper
 	// Registerer receives the call metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Retry bounds retries and waits; zero fields take the defaults.
+	Retry Retry
 }
 
 // New builds a client from the config; it does not contact GitHub.
@@ -39,7 +53,7 @@ func New(c config.GitHub, o Options) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	rt := newMetricsTransport(base, o.Registerer)
+	rt := newRetryTransport(newMetricsTransport(base, o.Registerer), o.Retry, o.Registerer)
 	api := c.APIURL
 	if !strings.HasSuffix(api, "/") {
 		api += "/"

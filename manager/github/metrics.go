@@ -35,7 +35,9 @@ func (t *metricsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err == nil {
 		code = strconv.Itoa(resp.StatusCode/100) + "xx"
 	}
-	t.calls.WithLabelValues(Endpoint(r.Method, r.URL.Path), code).Inc()
+	// The escaped path keeps a label such as "a/b" one segment ("a%2Fb"),
+	// so it cannot add route segments or metric series.
+	t.calls.WithLabelValues(Endpoint(r.Method, r.URL.EscapedPath()), code).Inc()
 	return resp, err
 }
 
