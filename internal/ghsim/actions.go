@@ -36,8 +36,8 @@ func (s *Server) runJSON(ru *run) obj {
 		"check_suite_url": rapi + "/check-suites/" + strconv.FormatInt(suite, 10),
 		"artifacts_url":   api + "/artifacts", "cancel_url": api + "/cancel", "rerun_url": api + "/rerun",
 		"previous_attempt_url": nil, "workflow_url": rapi + "/actions/workflows/" + strconv.FormatInt(ru.WorkflowID, 10),
-		"head_commit":        s.simpleCommitJSON(ru.HeadSHA, ru.Repo.CreatedAt),
-		"repository":         s.repoJSON(ru.Repo), "head_repository": s.repoJSON(ru.Repo),
+		"head_commit": s.simpleCommitJSON(ru.HeadSHA, ru.Repo.CreatedAt),
+		"repository":  s.repoJSON(ru.Repo), "head_repository": s.repoJSON(ru.Repo),
 		"head_repository_id": ru.Repo.ID,
 	}
 }

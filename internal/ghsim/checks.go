@@ -34,10 +34,10 @@ func (s *Server) checkRunJSON(c *checkRun) obj {
 		},
 		"name": c.Name,
 		"check_suite": obj{
-			"id": c.SuiteID, "node_id": nodeID("CheckSuite", c.SuiteID), "head_branch": nil,
+			"id": c.SuiteID, "node_id": nodeID("CheckSuite", c.SuiteID), "head_branch": s.branchOf(c.Repo, c.HeadSHA),
 			"head_sha": c.HeadSHA, "status": c.Status, "conclusion": nullStr(c.Conclusion),
-			"url": api + "/check-suites/" + strconv.FormatInt(c.SuiteID, 10),
-			"before": nil, "after": nil, "pull_requests": s.checkPulls(c.Repo, c.HeadSHA),
+			"url":    api + "/check-suites/" + strconv.FormatInt(c.SuiteID, 10),
+			"before": "0000000000000000000000000000000000000000", "after": c.HeadSHA, "pull_requests": s.checkPulls(c.Repo, c.HeadSHA),
 			"app": s.appJSON(), "created_at": ts(c.CreatedAt), "updated_at": ts(c.CreatedAt),
 		},
 		"app": s.appJSON(), "pull_requests": s.checkPulls(c.Repo, c.HeadSHA),
@@ -191,4 +191,15 @@ func (s *Server) handleListCheckRuns(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s.checkRunJSON(c))
 	}
 	writeJSON(w, http.StatusOK, obj{"total_count": len(out), "check_runs": paginate(w, r, out)})
+}
+
+// branchOf names the branch whose tip is sha: a PR's head ref or the
+// default branch.
+func (s *Server) branchOf(rp *repo, sha string) string {
+	for _, p := range rp.Issues {
+		if p.HeadSHA == sha {
+			return p.HeadRef
+		}
+	}
+	return rp.DefaultBranch
 }

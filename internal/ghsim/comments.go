@@ -9,8 +9,8 @@ func (s *Server) commentJSON(c *comment) obj {
 	api := s.repoAPI(c.Repo)
 	return obj{
 		"id": c.ID, "node_id": nodeID("IssueComment", c.ID),
-		"url":      api + "/issues/comments/" + strconv.FormatInt(c.ID, 10),
-		"html_url": s.base + "/" + c.Repo.FullName() + "/pull/" + strconv.Itoa(c.Number) + "#issuecomment-" + strconv.FormatInt(c.ID, 10),
+		"url":       api + "/issues/comments/" + strconv.FormatInt(c.ID, 10),
+		"html_url":  s.base + "/" + c.Repo.FullName() + "/pull/" + strconv.Itoa(c.Number) + "#issuecomment-" + strconv.FormatInt(c.ID, 10),
 		"issue_url": api + "/issues/" + strconv.Itoa(c.Number),
 		"body":      c.Body, "user": s.userJSON(c.User),
 		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt),

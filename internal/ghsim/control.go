@@ -14,6 +14,7 @@ type RepoSpec struct {
 	DefaultBranch string `json:"default_branch"`
 	HeadSHA       string `json:"head_sha"`      // default-branch tip (random when empty)
 	WorkflowsDir  string `json:"workflows_dir"` // folder of workflow files, by file name
+	Language      string `json:"language"`      // default "Python"
 }
 
 // PRSpec describes a pull request to open through OpenPR.
@@ -67,10 +68,13 @@ func (s *Server) createRepoLocked(spec RepoSpec) (*repo, error) {
 	if spec.HeadSHA == "" {
 		spec.HeadSHA = fakeSHA()
 	}
+	if spec.Language == "" {
+		spec.Language = "Python"
+	}
 	rp := &repo{
 		ID: s.st.id(), Owner: s.st.userFor(spec.Owner, spec.Org), Name: spec.Name, Private: spec.Private,
 		DefaultBranch: spec.DefaultBranch, HeadSHA: spec.HeadSHA, WorkflowDir: spec.WorkflowsDir,
-		CreatedAt: s.now(), Collaborators: map[string]string{}, Labels: map[string]*label{},
+		Language: spec.Language, CreatedAt: s.now(), Collaborators: map[string]string{}, Labels: map[string]*label{},
 		Issues: map[int]*pull{}, RunNumbers: map[string]int{}, WorkflowIDs: map[string]int64{},
 		Runners: map[string]*runner{},
 	}

@@ -68,7 +68,7 @@ func interpolateString(s string, c exprCtx) (string, error) {
 	return toStr(v), nil
 }
 
-// toStr converts like GitHub: null is '', numbers without trailing zeros,
+// toStr converts like GitHub: null is ”, numbers without trailing zeros,
 // arrays and objects as 'Array' and 'Object'.
 func toStr(v any) string {
 	switch v := v.(type) {

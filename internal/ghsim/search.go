@@ -121,7 +121,7 @@ func (s *Server) searchItemJSON(rp *repo, p *pull) obj {
 		"state": p.State, "locked": false, "assignee": nil, "assignees": []any{}, "milestone": nil,
 		"comments": len(p.Comments), "created_at": ts(p.CreatedAt), "updated_at": ts(p.UpdatedAt),
 		"closed_at": ts(p.ClosedAt), "author_association": s.authorAssociation(rp, p.User),
-		"draft": false, "body": nullStr(p.Body), "score": 1.0,
+		"draft": false, "body": p.Body, "score": 1.0,
 		"pull_request": obj{
 			"url": api + "/pulls/" + n, "html_url": html, "diff_url": html + ".diff",
 			"patch_url": html + ".patch", "merged_at": ts(p.MergedAt),

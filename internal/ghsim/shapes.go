@@ -102,18 +102,23 @@ func (s *Server) repoJSON(r *repo) obj {
 		"releases_url":      api + "/releases{/id}",
 		"deployments_url":   api + "/deployments",
 		"created_at":        ts(created), "updated_at": ts(created), "pushed_at": ts(created),
-		"git_url":           strings.Replace(html, "http", "git", 1) + ".git",
-		"ssh_url":           "git@" + strings.TrimPrefix(strings.TrimPrefix(s.base, "http://"), "https://") + ":" + r.FullName() + ".git",
-		"clone_url":         html + ".git",
-		"svn_url":           html,
-		"homepage":          nil, "size": 0, "stargazers_count": 0, "watchers_count": 0,
-		"language": nil, "has_issues": true, "has_projects": true, "has_downloads": true,
+		"git_url":   strings.Replace(html, "http", "git", 1) + ".git",
+		"ssh_url":   "git@" + strings.TrimPrefix(strings.TrimPrefix(s.base, "http://"), "https://") + ":" + r.FullName() + ".git",
+		"clone_url": html + ".git",
+		"svn_url":   html,
+		"homepage":  nil, "size": 0, "stargazers_count": 0, "watchers_count": 0,
+		"language": r.Language, "has_issues": true, "has_projects": true, "has_downloads": true,
 		"has_wiki": true, "has_pages": false, "has_discussions": false, "forks_count": 0,
 		"mirror_url": nil, "archived": false, "disabled": false, "open_issues_count": open,
 		"license": nil, "allow_forking": true, "is_template": false,
 		"web_commit_signoff_required": false, "topics": []any{}, "visibility": vis,
 		"forks": 0, "open_issues": open, "watchers": 0, "default_branch": r.DefaultBranch,
 		"subscribers_count": 0, "network_count": 0, "custom_properties": obj{},
+		"allow_merge_commit": true, "allow_rebase_merge": true, "allow_squash_merge": true,
+		"allow_auto_merge": false, "delete_branch_on_merge": false, "allow_update_branch": false,
+		"use_squash_pr_title_as_default": false, "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
+		"squash_merge_commit_message": "COMMIT_MESSAGES", "merge_commit_title": "MERGE_MESSAGE",
+		"merge_commit_message": "PR_TITLE",
 	}
 }
 
@@ -133,7 +138,7 @@ func (s *Server) labelJSON(r *repo, l *label) obj {
 	return obj{
 		"id": l.ID, "node_id": nodeID("Label", l.ID),
 		"url":  s.repoAPI(r) + "/labels/" + pathEscape(l.Name),
-		"name": l.Name, "color": l.Color, "default": false, "description": nullStr(l.Description),
+		"name": l.Name, "color": l.Color, "default": false, "description": l.Description,
 	}
 }
 
@@ -154,7 +159,7 @@ func (s *Server) appJSON() obj {
 		"owner": s.userJSON(owner), "name": "GitHub Actions", "description": "",
 		"external_url": s.base + "/features/actions", "html_url": s.base + "/apps/github-actions",
 		"created_at": "2018-07-30T09:30:17Z", "updated_at": "2019-12-10T19:04:12Z",
-		"permissions": obj{"actions": "write", "checks": "write", "contents": "write", "metadata": "read", "statuses": "write"},
+		"permissions": appPermissions(),
 		"events":      []any{"check_run", "check_suite", "workflow_run", "workflow_job"},
 	}
 }
@@ -182,4 +187,19 @@ func pathEscape(seg string) string {
 		}
 	}
 	return b.String()
+}
+
+// appPermissions are a GitHub App's permissions; the set is the union of
+// those in GitHub's published check_run examples.
+func appPermissions() obj {
+	p := obj{}
+	for _, k := range []string{"actions", "administration", "checks", "contents", "deployments", "issues",
+		"members", "organization_administration", "organization_hooks", "organization_packages",
+		"organization_plan", "organization_projects", "organization_user_blocking", "packages", "pages",
+		"pull_requests", "repository_hooks", "repository_projects", "security_events", "statuses",
+		"team_discussions", "vulnerability_alerts"} {
+		p[k] = "write"
+	}
+	p["metadata"] = "read"
+	return p
 }

@@ -70,6 +70,7 @@ type repo struct {
 	Name          string
 	Private       bool
 	Fork          bool
+	Language      string
 	DefaultBranch string
 	HeadSHA       string // tip of the default branch
 	WorkflowDir   string // folder with the workflow files, by file name

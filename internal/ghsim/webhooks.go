@@ -55,13 +55,21 @@ func (s *Server) hookJSON(h *hook) obj {
 	for i, e := range h.Events {
 		ev[i] = e
 	}
-	return obj{
+	cfg := obj{"content_type": "json", "url": h.URL, "insecure_ssl": "0"}
+	if h.Secret != "" {
+		cfg["secret"] = "********"
+	}
+	j := obj{
 		"type": "Repository", "id": h.ID, "name": "web", "active": true, "events": ev,
-		"config":     obj{"content_type": "json", "url": h.URL, "insecure_ssl": "0"},
+		"config":     cfg,
 		"updated_at": ts(h.CreatedAt), "created_at": ts(h.CreatedAt), "url": api,
 		"test_url": api + "/test", "ping_url": api + "/pings", "deliveries_url": api + "/deliveries",
 		"last_response": obj{"code": nil, "status": "unused", "message": nil},
 	}
+	if s.opts.InstallationID != 0 {
+		j["app_id"] = 15368 // a hook created by an App names it
+	}
+	return j
 }
 
 // emit sends event to every hook of rp subscribed to it. payload gets the

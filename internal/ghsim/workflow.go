@@ -52,10 +52,10 @@ type wfStep struct {
 }
 
 type rawJob struct {
-	Name     string         `yaml:"name"`
-	If       string         `yaml:"if"`
-	RunsOn   any            `yaml:"runs-on"`
-	Needs    any            `yaml:"needs"`
+	Name     string `yaml:"name"`
+	If       string `yaml:"if"`
+	RunsOn   any    `yaml:"runs-on"`
+	Needs    any    `yaml:"needs"`
 	Strategy struct {
 		Matrix any `yaml:"matrix"`
 	} `yaml:"strategy"`
