@@ -20,6 +20,8 @@ import (
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
+	"github.com/buildfleet/buildfleet/manager/webhook"
 )
 
 // Options are everything a manager is built from. Nothing is global: two
@@ -39,6 +41,11 @@ type Options struct {
 	GitHubTransport http.RoundTripper
 	// ShutdownTimeout bounds the graceful stop (default 10s).
 	ShutdownTimeout time.Duration
+	// RetryEvery is how often unfinished work is retried (default 5s).
+	RetryEvery time.Duration
+	// RecoverEvery is how often lost label events are looked for (default
+	// 5m; negative disables).
+	RecoverEvery time.Duration
 }
 
 // Manager is a configured daemon.
@@ -50,6 +57,8 @@ type Manager struct {
 	store *store.Store
 	gh    *github.Client
 	nomad *nomad.Client
+	hook  *webhook.Handler
+	trig  *trigger.Trigger
 	ln    net.Listener
 	srv   *http.Server
 	ready readiness
@@ -99,6 +108,23 @@ func New(o Options) (m *Manager, err error) {
 	}
 	m.registerMetrics()
 
+	m.trig = trigger.New(trigger.Options{
+		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
+		Logger:     m.log.With("component", "trigger"),
+		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
+	})
+	m.hook, err = webhook.New(webhook.Options{
+		Secret:     []byte(o.Config.GitHub.WebhookSecret.Reveal()),
+		Sink:       st,
+		Events:     []string{"pull_request", "workflow_job", "workflow_run"},
+		Notify:     m.trig.Wake,
+		Logger:     m.log.With("component", "webhook"),
+		Registerer: o.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	m.ln = o.Listener
 	if m.ln == nil {
 		if m.ln, err = net.Listen("tcp", o.Config.Listen); err != nil {
@@ -139,8 +165,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); m.probe(bg) }()
+	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(bg) }()
+	}
 	m.onStop("background", func(context.Context) error { cancelBG(); wg.Wait(); return nil })
 
 	srvErr := make(chan error, 1)

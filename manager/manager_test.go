@@ -68,7 +68,7 @@ func TestRunServesHealthReadinessMetrics(t *testing.T) {
 	agent := nomadtest.Start(t, nomadtest.Options{})
 	var ghCalls atomic.Int64
 	gh := fakeGitHub(t, &ghCalls)
-	m, err := New(Options{Config: testConfig(t, gh.URL, agent.Addr), Version: "v-test"})
+	m, err := New(Options{Config: testConfig(t, gh.URL, agent.Addr), Version: "v-test", RecoverEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,3 +91,34 @@ func (s *Store) MarkProcessed(ctx context.Context, id string, at time.Time, proc
 	}
 	return nil
 }
+
+// PutDeliveries stores several deliveries in one transaction (one fsync),
+// reporting for each whether it was new. The webhook intake batches
+// concurrent deliveries through it.
+func (s *Store) PutDeliveries(ctx context.Context, ds []Delivery) ([]bool, error) {
+	fresh := make([]bool, len(ds))
+	err := s.tx(ctx, func(t *sql.Tx) error {
+		st, err := t.PrepareContext(ctx, `INSERT INTO deliveries (id, event, received_at, payload) VALUES (?, ?, ?, ?)
+			ON CONFLICT(id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, d := range ds {
+			res, err := st.ExecContext(ctx, d.ID, d.Event, d.ReceivedAt.UnixNano(), d.Payload)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			fresh[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storing deliveries: %w", err)
+	}
+	return fresh, nil
+}

@@ -19,6 +19,36 @@ var migrations = []string{
 		error       TEXT                         -- last processing error
 	);
 	CREATE INDEX deliveries_unprocessed ON deliveries(received_at) WHERE processed_at IS NULL;`,
+
+	// 2: build requests, one row per label event (or operator trigger), with
+	// a write-ahead record of each step so that a restart resumes where it
+	// stopped and never repeats a step that took effect.
+	`CREATE TABLE requests (
+		id            TEXT PRIMARY KEY,          -- derived from the delivery: a replay maps to the same row
+		delivery_id   TEXT NOT NULL,
+		repo          TEXT NOT NULL,             -- owner/repo as configured
+		pr            INTEGER NOT NULL,
+		sha           TEXT NOT NULL,             -- head SHA at the moment of the label
+		tier          TEXT NOT NULL,
+		label         TEXT NOT NULL,
+		actor         TEXT NOT NULL,             -- sender login, or operator:<name>
+		role          TEXT NOT NULL DEFAULT '',
+		builders      TEXT NOT NULL DEFAULT '[]',-- JSON sent as the builders input
+		state         TEXT NOT NULL,             -- see trigger package
+		reason        TEXT NOT NULL DEFAULT '',  -- why refused, skipped or failed
+		label_removed INTEGER NOT NULL DEFAULT 0,
+		comment_tries INTEGER NOT NULL DEFAULT 0,-- >0 and comment_id null: a comment may exist
+		comment_id    INTEGER,
+		dispatch_tries INTEGER NOT NULL DEFAULT 0,
+		run_id        INTEGER,
+		run_url       TEXT NOT NULL DEFAULT '',
+		superseded_by TEXT,
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL
+	);
+	CREATE INDEX requests_open ON requests(state) WHERE state NOT IN ('done', 'refused', 'skipped', 'failed', 'superseded');
+	CREATE INDEX requests_pr ON requests(repo, pr, tier, created_at);
+	CREATE UNIQUE INDEX requests_run ON requests(run_id) WHERE run_id IS NOT NULL;`,
 }
 
 // SchemaVersion is the version Open migrates to.

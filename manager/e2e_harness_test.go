@@ -1,0 +1,203 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/ghsim"
+)
+
+const (
+	e2eRepo   = "python/cpython"
+	e2eSecret = "e2e-webhook-secret"
+	quick     = "🔨 test-with-buildbots"
+)
+
+// harness is ghsim with a repository, people and an open fork PR, plus a
+// manager whose webhook ghsim calls.
+type harness struct {
+	t    *testing.T
+	gh   *ghsim.Server
+	cfg  config.Config
+	m    *Manager
+	stop func()
+	pr   int
+	sha  string
+}
+
+func startGHSim(t *testing.T) (*ghsim.Server, int, string) {
+	t.Helper()
+	gh := ghsim.New(ghsim.Options{})
+	if _, err := gh.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gh.Close() })
+	wf, err := filepath.Abs("../workflows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gh.CreateRepo(ghsim.RepoSpec{Owner: "python", Name: "cpython", Org: true, WorkflowsDir: wf}); err != nil {
+		t.Fatal(err)
+	}
+	for login, role := range map[string]string{"triager": "triage", "reader": "read", "core": "admin"} {
+		if err := gh.AddCollaborator(e2eRepo, login, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gh.AddUser("contributor")
+	sha := strings.Repeat("ab", 20)
+	n, err := gh.OpenPR(e2eRepo, ghsim.PRSpec{Title: "gh-1: fix", Author: "contributor", Fork: "contributor", HeadSHA: sha})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gh, n, sha
+}
+
+func e2eConfig(t *testing.T, ghURL string) config.Config {
+	c := config.Default()
+	c.Listen = "127.0.0.1:0"
+	c.PublicURL = "http://buildfleet.test"
+	c.Store.Path = filepath.Join(t.TempDir(), "buildfleet.db")
+	c.GitHub.APIURL = ghURL + "/"
+	c.GitHub.Token = "ghs_e2e"
+	c.GitHub.WebhookSecret = e2eSecret
+	c.Nomad.Address = "http://127.0.0.1:1"
+	// The demo workflow: same inputs as buildbots.yml, steps that take a second.
+	c.Repositories = []config.Repository{{Name: e2eRepo, Workflow: "quick-demo.yml"}}
+	c.Pools = []config.Pool{
+		{Name: "linux-x86_64-quick", Platform: "linux-x86_64", Tier: "quick", Labels: []string{"self-hosted", "buildfleet", "linux", "x86_64", "quick"}, Stable: true},
+		{Name: "macos-arm64-quick", Platform: "macos-arm64", Tier: "quick", Labels: []string{"self-hosted", "buildfleet", "macos", "arm64", "quick"}, Stable: true},
+		{Name: "linux-x86_64-refleak", Platform: "linux-x86_64", Tier: "refleak", Labels: []string{"self-hosted", "buildfleet", "linux", "x86_64", "refleak"}, Stable: true},
+	}
+	c.ApplyDefaults()
+	return c
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	gh, pr, sha := startGHSim(t)
+	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL())}
+	h.start()
+	if _, err := gh.AddHook(e2eRepo, "http://"+h.m.Addr().String()+"/webhook", e2eSecret, []string{"pull_request", "workflow_job", "workflow_run"}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	var ln = h.listener()
+	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: -1})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.m = m
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	h.stop = func() { cancel(); <-done }
+	h.t.Cleanup(h.stop)
+}
+
+// listener reuses the previous address on a restart, so ghsim's hook URL
+// stays valid.
+func (h *harness) listener() net.Listener {
+	addr := "127.0.0.1:0"
+	if h.m != nil {
+		addr = h.m.Addr().String()
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return l
+}
+
+// runs returns ghsim's runs of the repository, with their inputs.
+func (h *harness) runs() []map[string]any {
+	var out []map[string]any
+	h.getJSON("/_ghsim/repos/"+e2eRepo+"/runs", &out)
+	return out
+}
+
+func (h *harness) comments() []map[string]any {
+	var out []map[string]any
+	h.getJSON("/_ghsim/repos/"+e2eRepo+"/comments", &out)
+	return out
+}
+
+func (h *harness) labels() []string {
+	var out []struct{ Name string }
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/repos/%s/issues/%d/labels", h.gh.URL(), e2eRepo, h.pr), nil)
+	req.Header.Set("Authorization", "Bearer test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	names := make([]string, len(out))
+	for i, l := range out {
+		names[i] = l.Name
+	}
+	return names
+}
+
+func (h *harness) getJSON(path string, v any) {
+	h.t.Helper()
+	resp, err := http.Get(h.gh.URL() + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		h.t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// managerCalls returns the REST calls the manager made, without the
+// readiness probe and the test's own reads.
+func (h *harness) managerCalls() []ghsim.Call {
+	var out []ghsim.Call
+	for _, c := range h.gh.Calls() {
+		if c.Path == "/rate_limit" || (c.Method == "GET" && strings.HasSuffix(c.Path, "/labels")) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// calls counts ghsim's REST calls whose "METHOD path" contains s.
+func (h *harness) calls(method, pathPart string) int {
+	n := 0
+	for _, c := range h.gh.Calls() {
+		if c.Method == method && strings.Contains(c.Path, pathPart) && c.Status < 400 {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond until it holds or 20s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

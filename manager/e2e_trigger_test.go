@@ -1,0 +1,233 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/internal/ghsim"
+	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/webhook"
+)
+
+func TestLabelByTriagerDispatchesOnceAtLabelledSHA(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	// A push right after the label must not change what is built.
+	newSHA := strings.Repeat("cd", 20)
+	if err := h.gh.PushPR(e2eRepo, h.pr, newSHA); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "one run", func() bool { return len(h.runs()) == 1 })
+	run := h.runs()[0]
+	inputs, _ := run["inputs"].(map[string]any)
+	if inputs["sha"] != h.sha {
+		t.Errorf("dispatched sha %v, want the labelled %s (not the later push %s)", inputs["sha"], h.sha, newSHA)
+	}
+	if inputs["tier"] != "quick" || inputs["pr"] != strconv.Itoa(h.pr) || inputs["request_id"] == "" {
+		t.Errorf("inputs = %v", inputs)
+	}
+	var builders []map[string]any
+	if err := json.Unmarshal([]byte(inputs["builders"].(string)), &builders); err != nil || len(builders) != 2 {
+		t.Errorf("builders input %v (%v); want the 2 stable quick pools", inputs["builders"], err)
+	}
+	if got := h.labels(); len(got) != 0 {
+		t.Errorf("labels after the request: %v, want none", got)
+	}
+	eventually(t, "one comment", func() bool { return len(h.comments()) == 1 })
+	body := h.comments()[0]["body"].(string)
+	for _, want := range []string{"@triager", h.sha, "quick", "http://buildfleet.test/requests/", quick} {
+		if !strings.Contains(body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, body)
+		}
+	}
+	if n := h.calls("POST", "/dispatches"); n != 1 {
+		t.Errorf("%d dispatches, want 1", n)
+	}
+	// Calls per request: role, remove label, comment, dispatch.
+	if n := len(h.managerCalls()); n > 4 {
+		for _, c := range h.managerCalls() {
+			t.Logf("%s %s %d", c.Method, c.Path, c.Status)
+		}
+		t.Errorf("%d GitHub calls for one request, want at most 4", n)
+	}
+	reqs, _ := h.m.store.ListRequests(context.Background(), 10)
+	if len(reqs) != 1 || reqs[0].State != "dispatched" || reqs[0].RunID == 0 || reqs[0].Actor != "triager" {
+		t.Errorf("stored requests = %+v", reqs)
+	}
+}
+
+func TestLabelByReaderIsRefused(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "reader"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refusal comment", func() bool { return len(h.comments()) == 1 })
+	body := h.comments()[0]["body"].(string)
+	if !strings.Contains(body, "@reader") || !strings.Contains(body, "triage") || !strings.Contains(body, "nothing was built") {
+		t.Errorf("refusal comment:\n%s", body)
+	}
+	if got := h.labels(); len(got) != 0 {
+		t.Errorf("labels after a refusal: %v, want none", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.runs()); n != 0 {
+		t.Errorf("%d runs after a refusal, want 0", n)
+	}
+}
+
+func TestOtherLabelsAndReposIgnored(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, "type-bug", "core"); err != nil {
+		t.Fatal(err)
+	}
+	// Almost the trigger label: names must match exactly.
+	if err := h.gh.LabelPR(e2eRepo, h.pr, strings.TrimPrefix(quick, "🔨 "), "core"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deliveries handled", func() bool {
+		un, _ := h.m.store.Unprocessed(context.Background(), 10)
+		return len(h.gh.Deliveries()) >= 2 && len(un) == 0
+	})
+	if len(h.labels()) != 2 || len(h.runs()) != 0 || len(h.comments()) != 0 {
+		t.Errorf("labels %v, %d runs, %d comments; want both labels kept and nothing done", h.labels(), len(h.runs()), len(h.comments()))
+	}
+}
+
+func TestForgedAndSHA1WebhooksChangeNothing(t *testing.T) {
+	h := newHarness(t)
+	body := []byte(`{"action":"labeled","number":1,"label":{"name":"` + quick + `"},"pull_request":{"number":1,"state":"open","head":{"sha":"` + h.sha + `"}},"repository":{"full_name":"python/cpython"},"sender":{"login":"core"}}`)
+	for name, set := range map[string]func(*http.Request){
+		"forged": func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", webhook.Sign([]byte("guess"), body)) },
+		"sha1":   func(r *http.Request) { r.Header.Set("X-Hub-Signature", "sha1=0123456789abcdef0123456789abcdef01234567") },
+		"none":   func(*http.Request) {},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+h.m.Addr().String()+"/webhook", strings.NewReader(string(body)))
+		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("X-GitHub-Delivery", "forged-"+name)
+		set(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+	}
+	if _, err := h.m.store.Delivery(context.Background(), "forged-forged"); err != store.ErrNotFound {
+		t.Errorf("forged delivery left a trace: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if len(h.managerCalls()) != 0 || len(h.runs()) != 0 {
+		t.Errorf("forged webhooks caused %d GitHub calls, %d runs", len(h.managerCalls()), len(h.runs()))
+	}
+}
+
+func TestDuplicateDeliveryDispatchesOnce(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.AddFault(ghsim.Fault{Kind: ghsim.FaultDuplicate, Event: "pull_request", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "core"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both deliveries answered", func() bool {
+		n := 0
+		for _, d := range h.gh.Deliveries() {
+			if d.Event == "pull_request" && d.Action == "labeled" && d.StatusCode != 0 {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	eventually(t, "one run", func() bool { return len(h.runs()) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := h.calls("POST", "/dispatches"); n != 1 {
+		t.Errorf("%d dispatches for a duplicated delivery, want 1", n)
+	}
+	if n := len(h.comments()); n != 1 {
+		t.Errorf("%d comments, want 1", n)
+	}
+}
+
+func TestRateLimitedDispatchWaitsAndSucceeds(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.AddFault(ghsim.Fault{Kind: ghsim.FaultTooMany, Path: "/dispatches$", Count: 1, RetryAfter: 1}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "core"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "one run after the 429", func() bool { return len(h.runs()) == 1 })
+	var limited, ok int
+	var limitedAt, okAt time.Time
+	for _, c := range h.gh.Calls() {
+		if c.Method == "POST" && strings.HasSuffix(c.Path, "/dispatches") {
+			if c.Status == 429 {
+				limited++
+				limitedAt = c.Time
+			} else if c.Status < 300 {
+				ok++
+				okAt = c.Time
+			}
+		}
+	}
+	if limited != 1 || ok != 1 {
+		t.Fatalf("dispatch calls: %d answered 429, %d succeeded; want 1 and 1", limited, ok)
+	}
+	if okAt.Sub(limitedAt) < 900*time.Millisecond {
+		t.Errorf("retried %v after a 429 with Retry-After: 1; want ≥ 1s", okAt.Sub(limitedAt))
+	}
+	_ = start
+}
+
+func TestSupersedeQueuedRun(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "core"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "first run", func() bool { return len(h.runs()) == 1 })
+	newSHA := strings.Repeat("ef", 20)
+	if err := h.gh.PushPR(e2eRepo, h.pr, newSHA); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "second run", func() bool { return len(h.runs()) == 2 })
+	eventually(t, "first run cancelled", func() bool {
+		r := h.runs()[0]
+		return r["conclusion"] == "cancelled" || r["status"] == "completed"
+	})
+	second := h.runs()[1]["inputs"].(map[string]any)
+	if second["sha"] != newSHA {
+		t.Errorf("second run sha %v, want %s", second["sha"], newSHA)
+	}
+	eventually(t, "two comments", func() bool { return len(h.comments()) == 2 })
+	if body := h.comments()[1]["body"].(string); !strings.Contains(body, "cancelled") {
+		t.Errorf("second comment does not say the queued build was cancelled:\n%s", body)
+	}
+}
+
+func TestClosedPRIsNotBuilt(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gh.ClosePR(e2eRepo, h.pr, "core", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "core"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "label removed", func() bool { return len(h.labels()) == 0 })
+	time.Sleep(300 * time.Millisecond)
+	if len(h.runs()) != 0 {
+		t.Errorf("a closed PR was built")
+	}
+}

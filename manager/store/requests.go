@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Request is one build request: a trigger label added by someone (or an
+// operator's trigger command) on one PR at one SHA.
+type Request struct {
+	ID            string
+	DeliveryID    string
+	Repo          string
+	PR            int
+	SHA           string
+	Tier          string
+	Label         string
+	Actor         string
+	Role          string
+	Builders      string
+	State         string
+	Reason        string
+	LabelRemoved  bool
+	CommentTries  int
+	CommentID     int64
+	DispatchTries int
+	RunID         int64
+	RunURL        string
+	SupersededBy  string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+const requestCols = `id, delivery_id, repo, pr, sha, tier, label, actor, role, builders, state, reason,
+	label_removed, comment_tries, comment_id, dispatch_tries, run_id, run_url, superseded_by, created_at, updated_at`
+
+func scanRequest(sc interface{ Scan(...any) error }) (Request, error) {
+	var r Request
+	var commentID, runID sql.NullInt64
+	var superseded sql.NullString
+	var created, updated int64
+	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.PR, &r.SHA, &r.Tier, &r.Label, &r.Actor, &r.Role,
+		&r.Builders, &r.State, &r.Reason, &r.LabelRemoved, &r.CommentTries, &commentID, &r.DispatchTries,
+		&runID, &r.RunURL, &superseded, &created, &updated)
+	if err != nil {
+		return r, err
+	}
+	r.CommentID, r.RunID, r.SupersededBy = commentID.Int64, runID.Int64, superseded.String
+	r.CreatedAt, r.UpdatedAt = time.Unix(0, created), time.Unix(0, updated)
+	return r, nil
+}
+
+// CreateRequest inserts a request unless one with its ID exists; it returns
+// the stored row either way, so a replayed delivery resumes the original.
+func (s *Store) CreateRequest(ctx context.Context, r Request) (Request, bool, error) {
+	now := time.Now().UnixNano()
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Unix(0, now)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO requests
+		(id, delivery_id, repo, pr, sha, tier, label, actor, role, builders, state, reason, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+		r.ID, r.DeliveryID, r.Repo, r.PR, r.SHA, r.Tier, r.Label, r.Actor, r.Role, r.Builders, r.State, r.Reason,
+		r.CreatedAt.UnixNano(), now)
+	if err != nil {
+		return Request{}, false, fmt.Errorf("creating request: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	got, err := s.Request(ctx, r.ID)
+	return got, n == 1, err
+}
+
+// Request returns one request.
+func (s *Store) Request(ctx context.Context, id string) (Request, error) {
+	r, err := scanRequest(s.db.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, ErrNotFound
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("reading request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// RequestByRun returns the request that dispatched a workflow run: the
+// check that a queued job belongs to a run buildfleet started.
+func (s *Store) RequestByRun(ctx context.Context, runID int64) (Request, error) {
+	r, err := scanRequest(s.db.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests WHERE run_id = ?`, runID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, ErrNotFound
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("reading request of run %d: %w", runID, err)
+	}
+	return r, nil
+}
+
+// RequestFields are the columns UpdateRequest may set. Nil pointers are
+// left alone.
+type RequestFields struct {
+	State         *string
+	Reason        *string
+	Role          *string
+	Builders      *string
+	LabelRemoved  *bool
+	CommentTries  *int
+	CommentID     *int64
+	DispatchTries *int
+	RunID         *int64
+	RunURL        *string
+	SupersededBy  *string
+}
+
+// UpdateRequest writes the given fields of one request in one transaction.
+func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) error {
+	var sets []string
+	var args []any
+	add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	if f.State != nil {
+		add("state", *f.State)
+	}
+	if f.Reason != nil {
+		add("reason", *f.Reason)
+	}
+	if f.Role != nil {
+		add("role", *f.Role)
+	}
+	if f.Builders != nil {
+		add("builders", *f.Builders)
+	}
+	if f.LabelRemoved != nil {
+		add("label_removed", *f.LabelRemoved)
+	}
+	if f.CommentTries != nil {
+		add("comment_tries", *f.CommentTries)
+	}
+	if f.CommentID != nil {
+		add("comment_id", *f.CommentID)
+	}
+	if f.DispatchTries != nil {
+		add("dispatch_tries", *f.DispatchTries)
+	}
+	if f.RunID != nil {
+		add("run_id", *f.RunID)
+	}
+	if f.RunURL != nil {
+		add("run_url", *f.RunURL)
+	}
+	if f.SupersededBy != nil {
+		add("superseded_by", *f.SupersededBy)
+	}
+	add("updated_at", time.Now().UnixNano())
+	args = append(args, id)
+	res, err := s.db.ExecContext(ctx, `UPDATE requests SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	if err != nil {
+		return fmt.Errorf("updating request %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// OpenRequests returns the requests whose handling has not ended, oldest
+// first: the work to resume after a restart.
+func (s *Store) OpenRequests(ctx context.Context) ([]Request, error) {
+	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests
+		WHERE state NOT IN ('done', 'refused', 'skipped', 'failed', 'superseded') ORDER BY created_at`)
+}
+
+// PreviousRequests returns the requests of the same PR and tier created
+// before the given one, newest first.
+func (s *Store) PreviousRequests(ctx context.Context, r Request) ([]Request, error) {
+	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests
+		WHERE repo = ? AND pr = ? AND tier = ? AND id != ? AND created_at <= ? ORDER BY created_at DESC LIMIT 20`,
+		r.Repo, r.PR, r.Tier, r.ID, r.CreatedAt.UnixNano())
+}
+
+// ListRequests returns the most recent requests, newest first.
+func (s *Store) ListRequests(ctx context.Context, limit int) ([]Request, error) {
+	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests ORDER BY created_at DESC LIMIT ?`, limit)
+}
+
+func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Request, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing requests: %w", err)
+	}
+	defer rows.Close()
+	var out []Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,114 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// marker is hidden in every comment of a request, so that after a crash
+// the comment is found again instead of posted twice.
+func marker(id string) string { return "<!-- buildfleet:request=" + id + " -->" }
+
+// comment posts a request's comment once.
+func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Repository, body string) error {
+	if r.CommentID != 0 || repo.Comment == config.CommentOff {
+		return nil
+	}
+	owner, name := splitRepo(r.Repo)
+	if r.CommentTries > 0 {
+		id, err := t.gh.FindComment(ctx, owner, name, r.PR, marker(r.ID))
+		if err == nil {
+			return t.recordComment(ctx, r, id)
+		}
+		if !errors.Is(err, github.ErrNotFound) {
+			return transient(fmt.Errorf("looking for the comment of request %s: %w", r.ID, err))
+		}
+	}
+	tries := r.CommentTries + 1
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{CommentTries: &tries}); err != nil {
+		return transient(err)
+	}
+	r.CommentTries = tries
+	id, err := t.gh.Comment(ctx, owner, name, r.PR, body+"\n"+marker(r.ID))
+	if permanent(err) {
+		// The PR is gone or locked: the comment is not worth a stuck request.
+		t.log.Warn("comment refused by GitHub", "request", r.ID, "err", err)
+		return nil
+	}
+	if err != nil {
+		return transient(fmt.Errorf("commenting: %w", err))
+	}
+	return t.recordComment(ctx, r, id)
+}
+
+func (t *Trigger) recordComment(ctx context.Context, r *store.Request, id int64) error {
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{CommentID: &id}); err != nil {
+		return transient(err)
+	}
+	r.CommentID = id
+	return nil
+}
+
+// editComment replaces the request's comment, or posts one.
+func (t *Trigger) editComment(ctx context.Context, r *store.Request, repo *config.Repository, body string) error {
+	if r.CommentID == 0 {
+		return t.comment(ctx, r, repo, body)
+	}
+	owner, name := splitRepo(r.Repo)
+	return t.gh.EditComment(ctx, owner, name, r.CommentID, body+"\n"+marker(r.ID))
+}
+
+func short(sha string) string {
+	if len(sha) > 10 {
+		return sha[:10]
+	}
+	return sha
+}
+
+func statusURL(cfg config.Config, id string) string {
+	return strings.TrimSuffix(cfg.PublicURL, "/") + "/requests/" + id
+}
+
+func actorMention(actor string) string {
+	if name, ok := strings.CutPrefix(actor, "operator:"); ok {
+		return "operator " + name
+	}
+	return "@" + actor
+}
+
+func scheduledComment(cfg config.Config, r store.Request, superseded []store.Request) string {
+	var b strings.Builder
+	pools := cfg.StablePools(r.Tier)
+	names := make([]string, len(pools))
+	for i, p := range pools {
+		names[i] = "`" + p.Name + "`"
+	}
+	fmt.Fprintf(&b, "🔨 **buildfleet**: %s scheduled a **%s** build of commit %s on %d builder(s): %s.\n\n",
+		actorMention(r.Actor), r.Tier, r.SHA, len(pools), strings.Join(names, ", "))
+	fmt.Fprintf(&b, "The build uses exactly this commit, the head of the PR when the label was added; later pushes are not built. ")
+	fmt.Fprintf(&b, "Results appear on the commit as `buildfleet/<builder>`. Status: %s\n\n", statusURL(cfg, r.ID))
+	for _, s := range superseded {
+		fmt.Fprintf(&b, "This replaces the still-queued build of %s (run %d), which was cancelled.\n\n", short(s.SHA), s.RunID)
+	}
+	if r.Label != "" {
+		fmt.Fprintf(&b, "To build again (for example after a new push), add the label `%s` again.\n", r.Label)
+	}
+	return b.String()
+}
+
+func refusalComment(r store.Request, trig *config.Trigger) string {
+	return fmt.Sprintf("🔨 **buildfleet**: @%s, the label `%s` asks for a **%s** build, which needs the **%s** role or higher on this repository (yours: %s). "+
+		"The label was removed and nothing was built. A core developer or triager can add it.\n",
+		r.Actor, r.Label, r.Tier, trig.MinRole, r.Role)
+}
+
+func failedComment(r store.Request, err error) string {
+	return fmt.Sprintf("🔨 **buildfleet**: the **%s** build of %s could not be started: GitHub refused the workflow dispatch (%v). "+
+		"This is a problem of the fleet's set-up, not of this PR; the maintainers were told in the manager's log.\n", r.Tier, short(r.SHA), err)
+}

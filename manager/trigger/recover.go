@@ -1,0 +1,79 @@
+package trigger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// recoverMinAge leaves young labels to their webhook, which is likely on
+// its way.
+const recoverMinAge = 2 * time.Minute
+
+// Recover finds open PRs that still carry a trigger label (their webhook
+// was lost, or its handling failed for good) and handles each like the
+// event: the PR's current head SHA and the label's latest labeled actor.
+// One search call per repository and label.
+func (t *Trigger) Recover(ctx context.Context) {
+	for _, repo := range t.cfg.Repositories {
+		owner, name := splitRepo(repo.Name)
+		for _, trig := range repo.Triggers {
+			prs, err := t.gh.LabeledOpenPRs(ctx, owner, name, trig.Label)
+			if err != nil {
+				t.log.Warn("looking for labelled PRs", "repo", repo.Name, "label", trig.Label, "err", err)
+				continue
+			}
+			for _, n := range prs {
+				if err := t.recoverOne(ctx, repo.Name, n, trig.Label, trig.Tier); err != nil {
+					t.log.Warn("recovering a lost label event", "repo", repo.Name, "pr", n, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (t *Trigger) recoverOne(ctx context.Context, repoName string, pr int, label, tier string) error {
+	owner, name := splitRepo(repoName)
+	actor, at, err := t.gh.LastLabeler(ctx, owner, name, pr, label)
+	if err != nil {
+		return fmt.Errorf("finding who added the label: %w", err)
+	}
+	if t.now().Sub(at) < recoverMinAge {
+		return nil
+	}
+	// A request created after the label was added already handles it.
+	prev, err := t.st.PreviousRequests(ctx, store.Request{Repo: repoName, PR: pr, Tier: tier, CreatedAt: t.now()})
+	if err != nil {
+		return err
+	}
+	for _, p := range prev {
+		if p.Label == label && !p.CreatedAt.Before(at.Add(-time.Minute)) {
+			return nil
+		}
+	}
+	p, err := t.gh.PullRequest(ctx, owner, name, pr)
+	if err != nil {
+		return fmt.Errorf("reading the PR: %w", err)
+	}
+	h := sha256.Sum256([]byte("recovered\x00" + repoName + "\x00" + strconv.Itoa(pr) + "\x00" + label + "\x00" + at.UTC().Format(time.RFC3339Nano)))
+	r := store.Request{
+		ID: hex.EncodeToString(h[:8]), DeliveryID: "recovered", Repo: repoName, PR: pr, SHA: p.HeadSHA,
+		Tier: tier, Label: label, Actor: actor, State: StateChecking, CreatedAt: t.now(),
+	}
+	if p.State != "open" {
+		r.Reason = "closed"
+	}
+	stored, fresh, err := t.st.CreateRequest(ctx, r)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		t.log.Info("lost label event recovered", "request", stored.ID, "repo", repoName, "pr", pr, "actor", actor, "sha", p.HeadSHA)
+	}
+	return t.advance(ctx, stored)
+}

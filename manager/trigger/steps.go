@@ -1,0 +1,291 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// permanent reports GitHub answers that a retry will not change.
+func permanent(err error) bool {
+	return errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrInvalid)
+}
+
+// advance moves a request as far as it can go now. Each step records its
+// outcome before the next starts.
+func (t *Trigger) advance(ctx context.Context, r store.Request) error {
+	repo := t.cfg.Repository(r.Repo)
+	if repo == nil {
+		return t.finish(ctx, &r, StateFailed, "repository no longer configured")
+	}
+	trig := repo.Trigger(r.Label)
+	if trig == nil && !strings.HasPrefix(r.Actor, "operator:") {
+		return t.finish(ctx, &r, StateFailed, "trigger label no longer configured")
+	}
+	owner, name := splitRepo(r.Repo)
+
+	if r.State == StateChecking {
+		role, err := t.role(ctx, owner, name, r.Actor)
+		switch {
+		case errors.Is(err, github.ErrNotFound):
+			role = "none"
+		case err != nil:
+			return transient(fmt.Errorf("looking up the role of %s: %w", r.Actor, err))
+		}
+		next, reason := StateAccepted, r.Reason
+		if !config.RoleAtLeast(role, trig.MinRole) {
+			next, reason = StateRefusing, fmt.Sprintf("role %s is below %s", role, trig.MinRole)
+		}
+		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &next, Role: &role, Reason: &reason}); err != nil {
+			return transient(err)
+		}
+		r.State, r.Role, r.Reason = next, role, reason
+	}
+
+	// One label, one build: the label goes first, also when refusing.
+	if !r.LabelRemoved && r.Label != "" {
+		err := t.gh.RemoveLabel(ctx, owner, name, r.PR, r.Label)
+		if err != nil && !errors.Is(err, github.ErrNotFound) {
+			return transient(fmt.Errorf("removing label: %w", err))
+		}
+		yes := true
+		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{LabelRemoved: &yes}); err != nil {
+			return transient(err)
+		}
+		r.LabelRemoved = true
+	}
+
+	switch r.State {
+	case StateRefusing:
+		if err := t.comment(ctx, &r, repo, refusalComment(r, trig)); err != nil {
+			return err
+		}
+		t.log.Info("build request refused", "request", r.ID, "actor", r.Actor, "role", r.Role)
+		return t.finish(ctx, &r, StateRefused, r.Reason)
+	case StateAccepted:
+		if r.Reason == "closed" {
+			return t.finish(ctx, &r, StateSkipped, "pull request is closed")
+		}
+		return t.schedule(ctx, &r, repo)
+	case StateLocating:
+		return t.locate(ctx, &r, repo)
+	}
+	return nil
+}
+
+// schedule supersedes, comments and dispatches an accepted request.
+func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.Repository) error {
+	owner, name := splitRepo(r.Repo)
+	if r.Builders == "" || r.Builders == "[]" {
+		b, err := buildersJSON(t.cfg.StablePools(r.Tier))
+		if err != nil {
+			return t.finish(ctx, r, StateFailed, err.Error())
+		}
+		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{Builders: &b}); err != nil {
+			return transient(err)
+		}
+		r.Builders = b
+	}
+	superseded, err := t.supersede(ctx, *r)
+	if err != nil {
+		return err
+	}
+	if repo.Comment == config.CommentOnSchedule || repo.Comment == config.CommentBoth {
+		if err := t.comment(ctx, r, repo, scheduledComment(t.cfg, *r, superseded)); err != nil {
+			return err
+		}
+	}
+
+	ref, err := t.ref(ctx, repo)
+	if err != nil {
+		return err
+	}
+	if r.DispatchTries > 0 {
+		// A crash may have come between GitHub's answer and our record.
+		if run, err := t.gh.FindRun(ctx, owner, name, repo.Workflow, r.ID, r.CreatedAt.Add(-time.Minute)); err == nil {
+			return t.dispatched(ctx, r, run.ID, run.HTMLURL)
+		} else if !errors.Is(err, github.ErrNotFound) {
+			return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
+		}
+	}
+	tries := r.DispatchTries + 1
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{DispatchTries: &tries}); err != nil {
+		return transient(err)
+	}
+	r.DispatchTries = tries
+	d, err := t.gh.DispatchWorkflow(ctx, owner, name, repo.Workflow, ref, map[string]string{
+		"pr":         strconv.Itoa(r.PR),
+		"sha":        r.SHA,
+		"tier":       r.Tier,
+		"request_id": r.ID,
+		"builders":   r.Builders,
+	})
+	if permanent(err) {
+		_ = t.editComment(ctx, r, repo, failedComment(*r, err))
+		return t.finish(ctx, r, StateFailed, "dispatch refused by GitHub: "+err.Error())
+	}
+	if err != nil {
+		return transient(fmt.Errorf("dispatching %s: %w", repo.Workflow, err))
+	}
+	if d.RunID == 0 {
+		st := StateLocating
+		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
+			return transient(err)
+		}
+		r.State = st
+		return t.locate(ctx, r, repo)
+	}
+	return t.dispatched(ctx, r, d.RunID, d.HTMLURL)
+}
+
+// locate finds the run of a dispatch that GitHub answered without its ID
+// (GitHub Enterprise Server without return_run_details).
+func (t *Trigger) locate(ctx context.Context, r *store.Request, repo *config.Repository) error {
+	owner, name := splitRepo(r.Repo)
+	run, err := t.gh.FindRun(ctx, owner, name, repo.Workflow, r.ID, r.CreatedAt.Add(-time.Minute))
+	if errors.Is(err, github.ErrNotFound) {
+		if t.now().Sub(r.UpdatedAt) > 10*time.Minute {
+			return t.finish(ctx, r, StateFailed, "the dispatched run never appeared")
+		}
+		return transient(fmt.Errorf("run of request %s not listed yet", r.ID))
+	}
+	if err != nil {
+		return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
+	}
+	return t.dispatched(ctx, r, run.ID, run.HTMLURL)
+}
+
+func (t *Trigger) dispatched(ctx context.Context, r *store.Request, runID int64, url string) error {
+	st := StateDispatched
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st, RunID: &runID, RunURL: &url}); err != nil {
+		return transient(err)
+	}
+	r.State, r.RunID, r.RunURL = st, runID, url
+	t.requests.WithLabelValues("dispatched").Inc()
+	t.log.Info("workflow dispatched", "request", r.ID, "run", runID, "sha", r.SHA, "tier", r.Tier)
+	return nil
+}
+
+// supersede cancels the still-queued run of an earlier request of the same
+// PR and tier. Running builds are left alone.
+func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Request, error) {
+	prev, err := t.st.PreviousRequests(ctx, r)
+	if err != nil {
+		return nil, transient(err)
+	}
+	owner, name := splitRepo(r.Repo)
+	var out []store.Request
+	for _, p := range prev {
+		if p.State != StateDispatched || p.RunID == 0 || p.SupersededBy != "" {
+			continue
+		}
+		run, err := t.gh.GetRun(ctx, owner, name, p.RunID)
+		if err != nil {
+			if permanent(err) {
+				continue
+			}
+			return nil, transient(fmt.Errorf("reading run %d: %w", p.RunID, err))
+		}
+		if !queuedStatus(run.Status) {
+			continue
+		}
+		if err := t.gh.CancelRun(ctx, owner, name, p.RunID); err != nil && !errors.Is(err, github.ErrConflict) && !permanent(err) {
+			return nil, transient(fmt.Errorf("cancelling run %d: %w", p.RunID, err))
+		}
+		st, by := StateSuperseded, r.ID
+		if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{State: &st, SupersededBy: &by}); err != nil {
+			return nil, transient(err)
+		}
+		t.requests.WithLabelValues("superseded").Inc()
+		t.log.Info("queued run superseded", "request", p.ID, "run", p.RunID, "by", r.ID)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func queuedStatus(s string) bool {
+	switch s {
+	case "queued", "requested", "waiting", "pending":
+		return true
+	}
+	return false
+}
+
+// finish records a final state.
+func (t *Trigger) finish(ctx context.Context, r *store.Request, state, reason string) error {
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &state, Reason: &reason}); err != nil {
+		return transient(err)
+	}
+	r.State, r.Reason = state, reason
+	t.requests.WithLabelValues(state).Inc()
+	return nil
+}
+
+// role returns the actor's role on the repository, cached for RoleTTL.
+func (t *Trigger) role(ctx context.Context, owner, name, user string) (string, error) {
+	key := strings.ToLower(owner + "/" + name + "/" + user)
+	t.mu.Lock()
+	c, ok := t.roles[key]
+	t.mu.Unlock()
+	if ok && t.now().Before(c.expires) {
+		return c.role, nil
+	}
+	role, err := t.gh.Role(ctx, owner, name, user)
+	if err != nil {
+		return "", err
+	}
+	t.mu.Lock()
+	t.roles[key] = cachedRole{role: role, expires: t.now().Add(t.roleTTL)}
+	t.mu.Unlock()
+	return role, nil
+}
+
+// ref is the branch whose workflow runs: the configured one, else the
+// default branch (from the last event, else asked once).
+func (t *Trigger) ref(ctx context.Context, repo *config.Repository) (string, error) {
+	if repo.Ref != "" {
+		return repo.Ref, nil
+	}
+	key := strings.ToLower(repo.Name)
+	t.mu.Lock()
+	b := t.branches[key]
+	t.mu.Unlock()
+	if b != "" {
+		return b, nil
+	}
+	owner, name := splitRepo(repo.Name)
+	b, err := t.gh.DefaultBranch(ctx, owner, name)
+	if err != nil {
+		return "", transient(fmt.Errorf("reading the default branch: %w", err))
+	}
+	t.mu.Lock()
+	t.branches[key] = b
+	t.mu.Unlock()
+	return b, nil
+}
+
+// Builder is one entry of the builders input: a pool and its labels.
+type Builder struct {
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+}
+
+func buildersJSON(pools []config.Pool) (string, error) {
+	if len(pools) == 0 {
+		return "", fmt.Errorf("no stable pool serves this tier")
+	}
+	bs := make([]Builder, len(pools))
+	for i, p := range pools {
+		bs[i] = Builder{Name: p.Name, Labels: p.Labels}
+	}
+	b, err := json.Marshal(bs)
+	return string(b), err
+}

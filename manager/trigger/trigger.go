@@ -1,0 +1,299 @@
+// Package trigger turns label events into workflow runs: exactly one run per
+// request, pinned to the SHA the PR had when the label was added.
+//
+// A request moves through these states; each step is written to the store
+// before and after it takes effect, so that a restart resumes where it
+// stopped and never repeats a step that already happened:
+//
+//	checking ──role < min_role──▶ refusing ──label removed, comment──▶ refused
+//	   │
+//	   └──role ok──▶ accepted ──label removed──▶ PR closed? ──▶ skipped
+//	                    │
+//	                    ├─ supersede a queued run of the same PR and tier
+//	                    ├─ comment "scheduled" (found again by its marker after a crash)
+//	                    └─ dispatch (found again by request id in run-name after a crash)
+//	                          ├─ run id known ──▶ dispatched
+//	                          ├─ 204, run id unknown ──▶ locating ──found──▶ dispatched
+//	                          └─ refused by GitHub (4xx) ──▶ failed
+package trigger
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// Request states.
+const (
+	StateChecking   = "checking"
+	StateRefusing   = "refusing"
+	StateRefused    = "refused"
+	StateAccepted   = "accepted"
+	StateSkipped    = "skipped"
+	StateLocating   = "locating"
+	StateDispatched = "dispatched"
+	StateFailed     = "failed"
+	StateSuperseded = "superseded"
+)
+
+// Options configure a Trigger.
+type Options struct {
+	Config config.Config
+	Store  *store.Store
+	GitHub GitHub
+	Logger *slog.Logger
+	// Registerer receives the trigger metrics; nil means none.
+	Registerer prometheus.Registerer
+	// RoleTTL is how long a looked-up role is trusted (default 1m).
+	RoleTTL time.Duration
+	// RetryEvery is how often failed steps and open requests are retried
+	// (default 5s).
+	RetryEvery time.Duration
+	// RecoverEvery is how often open PRs still carrying a trigger label are
+	// looked for (default 5m; negative disables).
+	RecoverEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Trigger handles pull_request deliveries and operator requests.
+type Trigger struct {
+	cfg     config.Config
+	st      *store.Store
+	gh      GitHub
+	log     *slog.Logger
+	now     func() time.Time
+	roleTTL time.Duration
+	retry   time.Duration
+	recov   time.Duration
+	wake    chan struct{}
+
+	mu       sync.Mutex
+	roles    map[string]cachedRole
+	branches map[string]string
+
+	requests *prometheus.CounterVec
+}
+
+type cachedRole struct {
+	role    string
+	expires time.Time
+}
+
+// New builds a Trigger.
+func New(o Options) *Trigger {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RoleTTL == 0 {
+		o.RoleTTL = time.Minute
+	}
+	if o.RetryEvery == 0 {
+		o.RetryEvery = 5 * time.Second
+	}
+	if o.RecoverEvery == 0 {
+		o.RecoverEvery = 5 * time.Minute
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &Trigger{
+		cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, now: o.Now,
+		roleTTL: o.RoleTTL, retry: o.RetryEvery, recov: o.RecoverEvery,
+		wake:     make(chan struct{}, 1),
+		roles:    map[string]cachedRole{},
+		branches: map[string]string{},
+		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "buildfleet_requests_total",
+			Help: "Build requests by final trigger outcome (dispatched, refused, skipped, failed, superseded).",
+		}, []string{"outcome"}),
+	}
+}
+
+// Wake asks the loop to look at the store now (new deliveries).
+func (t *Trigger) Wake() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run handles stored deliveries and open requests until ctx ends: at start
+// (what a crash left), on Wake, and every RetryEvery; and looks for lost
+// label events every RecoverEvery.
+func (t *Trigger) Run(ctx context.Context) {
+	retry := time.NewTicker(t.retry)
+	defer retry.Stop()
+	var recoverC <-chan time.Time
+	if t.recov > 0 {
+		rt := time.NewTicker(t.recov)
+		defer rt.Stop()
+		recoverC = rt.C
+		t.Recover(ctx)
+	}
+	for {
+		t.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wake:
+		case <-retry.C:
+		case <-recoverC:
+			t.Recover(ctx)
+		}
+	}
+}
+
+// pass handles every unprocessed delivery, then advances open requests.
+func (t *Trigger) pass(ctx context.Context) {
+	for ctx.Err() == nil {
+		ds, err := t.st.Unprocessed(ctx, 100)
+		if err != nil {
+			t.log.Error("listing deliveries", "err", err)
+			return
+		}
+		progressed := false
+		for _, d := range ds {
+			err := t.HandleDelivery(ctx, d)
+			if isTransient(err) {
+				t.log.Warn("delivery handling will be retried", "delivery", d.ID, "err", err)
+				continue
+			}
+			if err != nil {
+				t.log.Warn("delivery not handled", "delivery", d.ID, "event", d.Event, "err", err)
+			}
+			if merr := t.st.MarkProcessed(ctx, d.ID, t.now(), err); merr != nil {
+				t.log.Error("marking delivery", "delivery", d.ID, "err", merr)
+				return
+			}
+			progressed = true
+		}
+		if len(ds) < 100 || !progressed {
+			break
+		}
+	}
+	open, err := t.st.OpenRequests(ctx)
+	if err != nil {
+		t.log.Error("listing open requests", "err", err)
+		return
+	}
+	for _, r := range open {
+		if r.State == StateDispatched {
+			continue
+		}
+		if err := t.advance(ctx, r); err != nil {
+			t.log.Warn("request step will be retried", "request", r.ID, "state", r.State, "err", err)
+		}
+	}
+}
+
+// HandleDelivery handles one stored delivery. Only pull_request.labeled
+// with a configured trigger label on a configured repository does anything.
+// A nil or permanent error means the delivery is done; a transient error
+// means try again later.
+func (t *Trigger) HandleDelivery(ctx context.Context, d store.Delivery) error {
+	if d.Event != "pull_request" {
+		return nil
+	}
+	e, err := parsePullRequest(d.Payload)
+	if err != nil {
+		return err
+	}
+	if e.Action != "labeled" {
+		return nil
+	}
+	repo := t.cfg.Repository(e.Repository.FullName)
+	if repo == nil {
+		t.log.Debug("label on an unconfigured repository ignored", "repo", e.Repository.FullName)
+		return nil
+	}
+	trig := repo.Trigger(e.Label.Name)
+	if trig == nil {
+		return nil
+	}
+	if e.Repository.DefaultBranch != "" {
+		t.mu.Lock()
+		t.branches[strings.ToLower(repo.Name)] = e.Repository.DefaultBranch
+		t.mu.Unlock()
+	}
+	r := store.Request{
+		ID:         requestID(d.ID, e.Label.Name),
+		DeliveryID: d.ID,
+		Repo:       repo.Name,
+		PR:         e.PullRequest.Number,
+		SHA:        e.PullRequest.Head.SHA,
+		Tier:       trig.Tier,
+		Label:      trig.Label,
+		Actor:      e.Sender.Login,
+		State:      StateChecking,
+		CreatedAt:  d.ReceivedAt,
+	}
+	if e.PullRequest.State != "open" {
+		// Still checked and unlabelled like any request, then skipped.
+		r.Reason = "closed"
+	}
+	stored, fresh, err := t.st.CreateRequest(ctx, r)
+	if err != nil {
+		return transient(err)
+	}
+	if fresh {
+		t.log.Info("build requested", "request", stored.ID, "repo", stored.Repo, "pr", stored.PR,
+			"sha", stored.SHA, "tier", stored.Tier, "actor", stored.Actor, "delivery", d.ID)
+	}
+	return t.advance(ctx, stored)
+}
+
+// requestID derives a request's ID from its delivery, so that a replayed
+// delivery finds the request it created before.
+func requestID(deliveryID, label string) string {
+	h := sha256.Sum256([]byte(deliveryID + "\x00" + label))
+	return hex.EncodeToString(h[:8])
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// transientError marks an error worth retrying later.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+func transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transientError{err}
+}
+
+func isTransient(err error) bool {
+	var te *transientError
+	return errors.As(err, &te)
+}
+
+func splitRepo(name string) (string, string) {
+	o, r, _ := strings.Cut(name, "/")
+	return o, r
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
