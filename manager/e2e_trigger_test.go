@@ -105,8 +105,10 @@ func TestForgedAndSHA1WebhooksChangeNothing(t *testing.T) {
 	body := []byte(`{"action":"labeled","number":1,"label":{"name":"` + quick + `"},"pull_request":{"number":1,"state":"open","head":{"sha":"` + h.sha + `"}},"repository":{"full_name":"python/cpython"},"sender":{"login":"core"}}`)
 	for name, set := range map[string]func(*http.Request){
 		"forged": func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", webhook.Sign([]byte("guess"), body)) },
-		"sha1":   func(r *http.Request) { r.Header.Set("X-Hub-Signature", "sha1=0123456789abcdef0123456789abcdef01234567") },
-		"none":   func(*http.Request) {},
+		"sha1": func(r *http.Request) {
+			r.Header.Set("X-Hub-Signature", "sha1=0123456789abcdef0123456789abcdef01234567")
+		},
+		"none": func(*http.Request) {},
 	} {
 		req, _ := http.NewRequest("POST", "http://"+h.m.Addr().String()+"/webhook", strings.NewReader(string(body)))
 		req.Header.Set("X-GitHub-Event", "pull_request")
