@@ -9,8 +9,8 @@ import (
 
 // placeholder is one ${{ }} of a string.
 type placeholder struct {
-	offset int                // byte offset of "${{" in the string
-	text   string             // "${{ … }}" as written
+	offset int                 // byte offset of "${{" in the string
+	text   string              // "${{ … }}" as written
 	node   actionlint.ExprNode // nil when it does not parse; actionlint reports that
 }
 

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/rhysd/actionlint"
@@ -93,6 +92,10 @@ func Lint(cfg config.Config, files []string) ([]Finding, error) {
 	return out, nil
 }
 
+// presetLabels are the labels every self-hosted runner carries, which
+// actionlint knows without configuration.
+var presetLabels = []string{"self-hosted", "x64", "arm", "arm64", "linux", "macos", "windows"}
+
 // writeActionlintConfig writes actionlint's configuration to a temporary
 // file and returns its name. The configuration declares every label of every
 // pool as a self-hosted runner label. actionlint takes its configuration
@@ -103,7 +106,10 @@ func writeActionlintConfig(cfg config.Config) (string, error) {
 	var labels []string
 	for _, p := range cfg.Pools {
 		for _, l := range p.Labels {
-			if !slices.ContainsFunc(labels, func(s string) bool { return strings.EqualFold(s, l) }) {
+			if containsFold(presetLabels, l) {
+				continue // actionlint knows them; listing them twice clutters its messages
+			}
+			if !containsFold(labels, l) {
 				labels = append(labels, l)
 			}
 		}
@@ -152,7 +158,12 @@ func lintFile(cfg config.Config, alcfg, file string, src []byte) ([]Finding, err
 	}
 	out := make([]Finding, 0, len(errs))
 	for _, e := range errs {
-		out = append(out, Finding{File: file, Line: e.Line, Col: e.Column, Rule: e.Kind, Message: e.Message})
+		msg := e.Message
+		if e.Kind == "runner-label" {
+			// The fleet's labels come from the pools, not from actionlint.yaml.
+			msg = strings.Replace(msg, "set list of labels in actionlint.yaml config file", "add it to a pool's labels in the buildfleet config", 1)
+		}
+		out = append(out, Finding{File: file, Line: e.Line, Col: e.Column, Rule: e.Kind, Message: msg})
 	}
 	return out, nil
 }
