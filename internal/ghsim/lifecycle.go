@@ -77,6 +77,11 @@ func (s *Server) simulationFor(j *job) *simulation {
 func (s *Server) startJob(j *job, rn *runner) {
 	j.Status, j.StartedAt, j.RunnerID, j.RunnerName = "in_progress", s.now(), rn.ID, rn.Name
 	rn.Busy, rn.JobID = true, j.ID
+	if err := s.buildSteps(j, rn); err != nil {
+		// GitHub fails such a job at run time; so does ghsim, via the runner.
+		j.Log.WriteString("##[error]" + err.Error() + "\n")
+		j.Simulate = &simulation{Duration: "0s", Conclusion: "failure"}
+	}
 	ru := j.Run
 	s.emitWorkflowJob(j, "in_progress")
 	if ru.Status == "queued" {

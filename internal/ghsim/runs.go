@@ -48,6 +48,8 @@ type job struct {
 	Log             strings.Builder
 	CancelRequested bool
 	Simulate        *simulation
+	ctx             exprCtx
+	rawSteps        []wfStep
 }
 
 type jobStep struct {
@@ -147,33 +149,64 @@ func (s *Server) instantiate(ru *run, wj *wfJob) ([]*job, error) {
 			}
 			j.TimeoutMinutes = int(toNum(tv))
 		}
+		// Steps are evaluated when a runner takes the job, as on GitHub,
+		// where the runner context (runner.os, ...) becomes known.
+		j.ctx, j.rawSteps = jc, wj.Steps
 		for i, st := range wj.Steps {
-			if st.If != "" {
-				cond := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(st.If), "${{"), "}}")
-				if v, err := evalExpr(cond, jc); err == nil && !truthy(v) {
-					continue
-				}
-			}
-			js := &jobStep{Number: i + 1, Name: st.Name, Uses: st.Uses, Shell: st.Shell, Status: "queued", Env: map[string]string{}}
-			if js.Run, err = interpolateString(st.Run, jc); err != nil {
-				return nil, fmt.Errorf("job %s step %d run: %w", wj.Key, i+1, err)
-			}
-			for k, v := range st.Env {
-				if js.Env[k], err = interpolateString(toStr(v), jc); err != nil {
-					return nil, fmt.Errorf("job %s step %d env %s: %w", wj.Key, i+1, k, err)
-				}
-			}
-			if js.Name == "" {
-				js.Name = "Run " + firstLine(js.Run)
-				if js.Uses != "" {
-					js.Name = "Run " + js.Uses
-				}
-			}
-			j.Steps = append(j.Steps, js)
+			j.Steps = append(j.Steps, &jobStep{Number: i + 1, Name: stepName(st), Status: "queued"})
 		}
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+func stepName(st wfStep) string {
+	switch {
+	case st.Name != "":
+		return st.Name
+	case st.Uses != "":
+		return "Run " + st.Uses
+	}
+	return "Run " + firstLine(st.Run)
+}
+
+// buildSteps evaluates j's steps for runner rn: if:, run: and env:.
+func (s *Server) buildSteps(j *job, rn *runner) error {
+	jc := exprCtx{}
+	for k, v := range j.ctx {
+		jc[k] = v
+	}
+	jc["runner"] = map[string]any{"name": rn.Name, "os": "Linux", "arch": "X64", "temp": "/tmp", "tool_cache": "/tmp", "environment": "self-hosted"}
+	jc["steps"] = map[string]any{}
+	jc["job"] = map[string]any{"status": "success"}
+	var steps []*jobStep
+	for i, st := range j.rawSteps {
+		name := stepName(st)
+		if st.Name != "" {
+			if n, err := interpolateString(st.Name, jc); err == nil {
+				name = n
+			}
+		}
+		if st.If != "" {
+			cond := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(st.If), "${{"), "}}")
+			if v, err := evalExpr(cond, jc); err == nil && !truthy(v) {
+				continue
+			}
+		}
+		js := &jobStep{Number: i + 1, Name: name, Uses: st.Uses, Shell: st.Shell, Status: "queued", Env: map[string]string{}}
+		var err error
+		if js.Run, err = interpolateString(st.Run, jc); err != nil {
+			return fmt.Errorf("job %s step %d run: %w", j.Key, i+1, err)
+		}
+		for k, v := range st.Env {
+			if js.Env[k], err = interpolateString(toStr(v), jc); err != nil {
+				return fmt.Errorf("job %s step %d env %s: %w", j.Key, i+1, k, err)
+			}
+		}
+		steps = append(steps, js)
+	}
+	j.Steps = steps
+	return nil
 }
 
 func firstLine(s string) string {
