@@ -5,6 +5,8 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -13,8 +15,9 @@ import (
 
 // Client talks to one Nomad region and namespace.
 type Client struct {
-	api *api.Client
-	ns  string
+	api    *api.Client
+	ns     string
+	logger *slog.Logger
 }
 
 // New builds a client; it does not contact Nomad.
@@ -28,7 +31,24 @@ func New(c config.Nomad) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nomad client for %s: %w", c.Address, err)
 	}
-	return &Client{api: cl, ns: c.Namespace}, nil
+	ns := c.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return &Client{api: cl, ns: ns}, nil
+}
+
+// SetLogger sets the logger of the watcher's warnings (none by default).
+func (c *Client) SetLogger(l *slog.Logger) { c.logger = l }
+
+// Namespace is the namespace the client's jobs and variables live in.
+func (c *Client) Namespace() string { return c.ns }
+
+func (c *Client) log() *slog.Logger {
+	if c.logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c.logger
 }
 
 // API returns the underlying nomad/api client for the packages that drive

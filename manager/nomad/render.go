@@ -1,0 +1,265 @@
+package nomad
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/buildfleet/buildfleet/config"
+	nomadspec "github.com/buildfleet/buildfleet/nomad"
+)
+
+// Dispatch meta keys of a runner pool job. Constraints cannot read them;
+// they only name the runner (and so its variable) and link it to GitHub.
+const (
+	MetaRunnerName  = "runner_name"
+	MetaGitHubJobID = "github_job_id"
+	MetaAttempt     = "attempt"
+	// MetaPool is set on the parent (and so inherited by every child); Watch
+	// recognises buildfleet's jobs by it.
+	MetaPool = "buildfleet_pool"
+	// MetaTier is set on the parent next to MetaPool, for operators.
+	MetaTier = "buildfleet_tier"
+)
+
+// DefaultTierMetaKey is the node meta key listing the tiers a host serves,
+// e.g. buildfleet_tiers = "quick,refleak" (see `buildfleet donor config`).
+const DefaultTierMetaKey = "buildfleet_tiers"
+
+// Resources is what one runner of a tier reserves on its host.
+type Resources struct {
+	CPU         int // MHz
+	MemoryMB    int
+	MemoryMaxMB int // 0: no oversubscription
+}
+
+// DefaultTierResources sizes runners per tier. Refleak builds run for hours
+// and keep more in memory.
+func DefaultTierResources() map[string]Resources {
+	return map[string]Resources{
+		config.TierQuick:   {CPU: 2000, MemoryMB: 4096},
+		config.TierRefleak: {CPU: 4000, MemoryMB: 8192},
+	}
+}
+
+// RenderOptions shapes the pool jobs beyond what the pool config says. The
+// zero value renders production jobs in the "default" namespace.
+type RenderOptions struct {
+	// Namespace of the jobs and their variables; "" means "default".
+	Namespace string
+	// Datacenters the runners may use; nil means all ("*").
+	Datacenters []string
+	// NodePool restricts placement to a node pool; "" means "default".
+	NodePool string
+	// Command and Args start the runner; ${NOMAD_SECRETS_DIR}/jit is the JIT
+	// config file. Empty Command means DefaultRunnerCommand of the platform.
+	Command string
+	Args    []string
+	// User runs the task as this host user (raw_exec runs as the agent's
+	// user, normally root, otherwise).
+	User string
+	// Resources per tier; a tier missing here uses DefaultTierResources,
+	// then the quick tier's.
+	Resources map[string]Resources
+	// KillTimeout lets a runner finish cleanly when stopped; 0 means 25s,
+	// inside the client's default max_kill_timeout of 30s.
+	KillTimeout time.Duration
+	// LostAfter is how long a silent host's runner is kept as "unknown"
+	// before it is lost (never replaced); 0 means 1h.
+	LostAfter time.Duration
+	// TierMetaKey is the node meta key listing tiers; "" means
+	// DefaultTierMetaKey.
+	TierMetaKey string
+}
+
+// DefaultRunnerCommand is the production bootstrap of a platform (see
+// runner-images/): it fetches and verifies the actions runner, runs it once
+// with the JIT config file in a fresh work dir and removes the work dir.
+func DefaultRunnerCommand(p config.Platform) (string, []string) {
+	if p.Kernel == "windows" {
+		return `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
+			[]string{"-NoProfile", "-ExecutionPolicy", "Bypass", "-File", `C:\buildfleet\run-runner.ps1`, "-JitConfigFile", "${NOMAD_SECRETS_DIR}/jit"}
+	}
+	return "/opt/buildfleet/run-runner.sh", []string{"--jitconfig-file", "${NOMAD_SECRETS_DIR}/jit"}
+}
+
+// GhsimRunnerCommand is the stand-in runner of the demo and the tests.
+func GhsimRunnerCommand(ghsimBin string) (string, []string) {
+	return ghsimBin, []string{"runner", "--jitconfig-file", "${NOMAD_SECRETS_DIR}/jit"}
+}
+
+// RunnerVarPrefix is the Nomad Variable folder of a pool job's runners; the
+// JIT config of runner R is the item "jit" of RunnerVarPrefix(job)+"/"+R.
+func RunnerVarPrefix(parentJobID string) string {
+	return "buildfleet/runners/" + parentJobID
+}
+
+// poolSpec is everything both renderers (Go and HCL) use, resolved once.
+type poolSpec struct {
+	Pool, Platform, Tier      string
+	JobID, Namespace          string
+	Datacenters               []string
+	NodePool                  string
+	Kernel, Arch, TierMetaKey string
+	MetaRequired              []string
+	MetaOptional              []string
+	Command                   string
+	Args                      []string
+	User                      string
+	KillTimeout, LostAfter    string
+	killTimeout, lostAfter    time.Duration
+	TemplateData              string
+	VarPrefix                 string
+	Resources
+}
+
+func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
+	plat, err := config.ParsePlatform(pool.Platform)
+	if err != nil {
+		return poolSpec{}, fmt.Errorf("pool %s: platform: %w", pool.Name, err)
+	}
+	if pool.Tier == "" {
+		return poolSpec{}, fmt.Errorf("pool %s: no tier", pool.Name)
+	}
+	s := poolSpec{
+		Pool: pool.Name, Platform: pool.Platform, Tier: pool.Tier,
+		JobID: pool.NomadJob, Namespace: o.Namespace, Datacenters: o.Datacenters,
+		NodePool: o.NodePool, Kernel: plat.Kernel, Arch: plat.Arch, TierMetaKey: o.TierMetaKey,
+		MetaRequired: []string{MetaRunnerName, MetaGitHubJobID},
+		MetaOptional: []string{MetaAttempt},
+		Command:      o.Command, Args: o.Args, User: o.User,
+		killTimeout: o.KillTimeout, lostAfter: o.LostAfter,
+	}
+	if s.JobID == "" {
+		s.JobID = "runner-" + pool.Name
+	}
+	if s.Namespace == "" {
+		s.Namespace = "default"
+	}
+	if len(s.Datacenters) == 0 {
+		s.Datacenters = []string{"*"}
+	}
+	if s.NodePool == "" {
+		s.NodePool = "default"
+	}
+	if s.TierMetaKey == "" {
+		s.TierMetaKey = DefaultTierMetaKey
+	}
+	if s.Command == "" {
+		s.Command, s.Args = DefaultRunnerCommand(plat)
+	}
+	if s.Args == nil {
+		s.Args = []string{}
+	}
+	if s.killTimeout == 0 {
+		s.killTimeout = 25 * time.Second
+	}
+	if s.lostAfter == 0 {
+		s.lostAfter = time.Hour
+	}
+	s.KillTimeout, s.LostAfter = s.killTimeout.String(), s.lostAfter.String()
+	var ok bool
+	if s.Resources, ok = o.Resources[pool.Tier]; !ok {
+		if s.Resources, ok = DefaultTierResources()[pool.Tier]; !ok {
+			s.Resources = DefaultTierResources()[config.TierQuick]
+		}
+	}
+	s.VarPrefix = RunnerVarPrefix(s.JobID)
+	// The task's workload identity is the parent job's (dispatched children
+	// share it); the job policy attached by RegisterPool grants read on
+	// VarPrefix/* only. An absent variable renders an empty file.
+	s.TemplateData = fmt.Sprintf(`{{ with nomadVar (printf "%s/%%s" (env "NOMAD_META_%s")) }}{{ .jit }}{{ end }}`,
+		s.VarPrefix, MetaRunnerName)
+	return s, nil
+}
+
+// RenderPoolJob builds the parameterized batch job of a pool: what
+// RegisterPool registers. It is the same job as RenderPoolHCL's text.
+func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
+	s, err := resolve(pool, o)
+	if err != nil {
+		return nil, err
+	}
+	job := api.NewBatchJob(s.JobID, s.JobID, "", api.JobDefaultPriority)
+	job.Namespace = ptr(s.Namespace)
+	job.Datacenters = s.Datacenters
+	job.NodePool = ptr(s.NodePool)
+	job.Meta = map[string]string{MetaPool: s.Pool, MetaTier: s.Tier}
+	job.ParameterizedJob = &api.ParameterizedJobConfig{
+		Payload:      "forbidden",
+		MetaRequired: s.MetaRequired,
+		MetaOptional: s.MetaOptional,
+	}
+	job.Constraints = []*api.Constraint{
+		api.NewConstraint("${attr.kernel.name}", "=", s.Kernel),
+		api.NewConstraint("${attr.cpu.arch}", "=", s.Arch),
+		api.NewConstraint("${meta."+s.TierMetaKey+"}", "set_contains", s.Tier),
+	}
+	tg := api.NewTaskGroup("runner", 1)
+	tg.RestartPolicy = &api.RestartPolicy{Attempts: ptr(0), Mode: ptr("fail")}
+	tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: ptr(0), Unlimited: ptr(false)}
+	tg.Disconnect = &api.DisconnectStrategy{
+		LostAfter: ptr(s.lostAfter),
+		Replace:   ptr(false),
+		Reconcile: ptr(api.ReconcileOptionKeepOriginal),
+	}
+	task := api.NewTask("runner", "raw_exec")
+	task.KillTimeout = ptr(s.killTimeout)
+	task.User = s.User
+	task.Config = map[string]any{"command": s.Command, "args": s.Args}
+	task.Templates = []*api.Template{{
+		DestPath:     ptr("secrets/jit"),
+		Perms:        ptr("0600"),
+		ChangeMode:   ptr("noop"),
+		EmbeddedTmpl: ptr(s.TemplateData),
+	}}
+	task.Resources = &api.Resources{CPU: ptr(s.CPU), MemoryMB: ptr(s.MemoryMB)}
+	if s.MemoryMaxMB > 0 {
+		task.Resources.MemoryMaxMB = ptr(s.MemoryMaxMB)
+	}
+	tg.AddTask(task)
+	job.AddTaskGroup(tg)
+	return job, nil
+}
+
+var poolTemplate = template.Must(template.New("runner-pool").
+	Delims("[[", "]]").
+	Funcs(template.FuncMap{"q": hclString, "list": hclList}).
+	Parse(nomadspec.RunnerPoolTemplate))
+
+// RenderPoolHCL renders nomad/runner-pool.nomad.hcl.tmpl for a pool: the
+// text `nomad job run` takes, equal to RenderPoolJob's job.
+func RenderPoolHCL(pool config.Pool, o RenderOptions) (string, error) {
+	s, err := resolve(pool, o)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := poolTemplate.Execute(&b, s); err != nil {
+		return "", fmt.Errorf("rendering pool %s: %w", pool.Name, err)
+	}
+	return b.String(), nil
+}
+
+// hclString quotes s for HCL2. ${...} is kept: it is Nomad's runtime
+// interpolation (${NOMAD_SECRETS_DIR}, ${attr.…}), which jobspec2 leaves as
+// is; %{ would start an HCL template directive, so it is escaped.
+func hclString(s string) string {
+	q := strconv.Quote(s)
+	return strings.ReplaceAll(q, "%{", "%%{")
+}
+
+func hclList(xs []string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = hclString(x)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func ptr[T any](v T) *T { return &v }

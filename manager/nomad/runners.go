@@ -1,0 +1,126 @@
+package nomad
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/buildfleet/buildfleet/config"
+)
+
+// Runner is one ephemeral runner to start for one GitHub job.
+type Runner struct {
+	// Name is the runner's unique name (GitHub's and the variable's):
+	// letters, digits, '-' and '_' only, at most 64.
+	Name string
+	// GitHubJobID is the workflow job the runner is for.
+	GitHubJobID int64
+	// Attempt counts runners started for the same GitHub job, from 1; a
+	// replacement after a failed allocation is a new attempt (and a new
+	// idempotency token, name and JIT config).
+	Attempt int
+	// JITConfig is the runner's single-use configuration. It goes into a
+	// Nomad Variable only, never into the job.
+	JITConfig config.Secret
+}
+
+var runnerNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// IdempotencyToken is the dispatch token of a runner: the same GitHub job
+// and attempt dispatch at most one child (within Nomad's limits: see
+// DispatchRunner).
+func IdempotencyToken(githubJobID int64, attempt int) string {
+	return fmt.Sprintf("gh-%d-a%d", githubJobID, attempt)
+}
+
+// RunnerSecretPath is the Nomad Variable holding a runner's JIT config
+// (item "jit").
+func RunnerSecretPath(parentJobID, runnerName string) string {
+	return RunnerVarPrefix(parentJobID) + "/" + runnerName
+}
+
+func poolJobID(pool config.Pool) string {
+	if pool.NomadJob != "" {
+		return pool.NomadJob
+	}
+	return "runner-" + pool.Name
+}
+
+// DispatchRunner starts one runner on a pool: it writes the JIT config to
+// the runner's variable, then dispatches a child of the pool job with meta
+// runner_name, github_job_id and attempt and an idempotency token derived
+// from the GitHub job id and attempt. It returns the child's job ID.
+//
+// Retrying after an error is safe: the variable write is idempotent and
+// the token makes Nomad return the existing child. Two caveats of Nomad
+// 1.10.5 make the manager's own record (store it before dispatching) the
+// real guard against a duplicate: two concurrent dispatches with the same
+// token can both succeed (hashicorp/nomad#26690, fixed in 1.11), and a
+// garbage-collected child no longer matches its token.
+//
+// On error the variable may remain; call DeleteRunnerSecret when giving up.
+func (c *Client) DispatchRunner(ctx context.Context, pool config.Pool, r Runner) (string, error) {
+	if !runnerNameRE.MatchString(r.Name) {
+		return "", fmt.Errorf("dispatching runner %q: name must match %s", r.Name, runnerNameRE)
+	}
+	if r.JITConfig == "" {
+		return "", fmt.Errorf("dispatching runner %s: empty JIT config", r.Name)
+	}
+	attempt := r.Attempt
+	if attempt < 1 {
+		attempt = 1
+	}
+	parent := poolJobID(pool)
+	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
+	v := &api.Variable{
+		Namespace: c.ns,
+		Path:      RunnerSecretPath(parent, r.Name),
+		Items:     api.VariableItems{"jit": r.JITConfig.Reveal()},
+	}
+	if _, _, err := c.api.Variables().Create(v, w); err != nil {
+		return "", wrap("writing JIT config of runner "+r.Name, err)
+	}
+	meta := map[string]string{
+		MetaRunnerName:  r.Name,
+		MetaGitHubJobID: strconv.FormatInt(r.GitHubJobID, 10),
+		MetaAttempt:     strconv.Itoa(attempt),
+	}
+	dw := (&api.WriteOptions{Namespace: c.ns, IdempotencyToken: IdempotencyToken(r.GitHubJobID, attempt)}).WithContext(ctx)
+	prefix := fmt.Sprintf("gh%d-a%d", r.GitHubJobID, attempt)
+	resp, _, err := c.api.Jobs().Dispatch(parent, meta, nil, prefix, dw)
+	if err != nil {
+		return "", wrap(fmt.Sprintf("dispatching runner %s on %s", r.Name, parent), err)
+	}
+	return resp.DispatchedJobID, nil
+}
+
+// StopRunner stops a runner's child job and purges it, so a pending child
+// never gets placed and a running one gets kill_timeout to finish. It uses
+// Deregister, never an allocation stop: an allocation stop migrates, i.e.
+// places a replacement that would reuse the JIT config. Needs submit-job.
+// A child already gone is not an error.
+func (c *Client) StopRunner(ctx context.Context, dispatchedJobID string) error {
+	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
+	_, _, err := c.api.Jobs().Deregister(dispatchedJobID, true, w)
+	if statusCode(err) == 404 {
+		return nil
+	}
+	return wrap("stopping runner job "+dispatchedJobID, err)
+}
+
+// DeleteRunnerSecret deletes a runner's JIT config variable. Call it as soon
+// as the runner is running (the template has rendered; its change_mode is
+// noop) or finished, stopped or abandoned: it shortens the window in which
+// another holder of the pool's workload identity could read it. Deleting
+// a missing variable is not an error.
+func (c *Client) DeleteRunnerSecret(ctx context.Context, pool config.Pool, runnerName string) error {
+	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
+	_, err := c.api.Variables().Delete(RunnerSecretPath(poolJobID(pool), runnerName), w)
+	if statusCode(err) == 404 {
+		return nil
+	}
+	return wrap("deleting JIT config of runner "+runnerName, err)
+}
