@@ -17,8 +17,17 @@ type PoolChange struct {
 	Policy string
 }
 
-// RunnerPolicyName names the variable policy attached to a pool job.
-func RunnerPolicyName(jobID string) string { return "buildfleet-runner-" + jobID }
+// RunnerPolicyName names the variable policy attached to a pool job. Policy
+// names allow only letters, digits and '-' (at most 128), job IDs more.
+func RunnerPolicyName(jobID string) string {
+	name := []byte("buildfleet-pool-" + jobID)
+	for i, b := range name {
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-') {
+			name[i] = '-'
+		}
+	}
+	return string(name[:min(len(name), 128)])
+}
 
 // RunnerPolicy is the ACL policy attached to a pool job: its tasks' workload
 // identity (for a dispatched child, the parent's) may read the runner
