@@ -9,21 +9,51 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
+
+var built struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds the buildfleet binary once per test process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "buildfleet-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "buildfleet")
+		built.out, built.err = exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return built.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
+	os.Exit(code)
+}
 
 // TestServeStopsCleanlyOnSIGTERM builds the binary, serves with a config
 // from flags and environment, checks /healthz and /metrics, and sends
 // SIGTERM: the process must exit 0 and say it stopped.
 func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "buildfleet")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,18 +115,17 @@ pools:
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
+	// Read the log to its end before Wait, which closes the pipe.
+	var out string
 	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM, want 0", err)
-		}
+	case out = <-logs:
 	case <-time.After(15 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("serve did not stop within 15s of SIGTERM")
 	}
-	out := <-logs
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve exited with %v after SIGTERM, want 0", err)
+	}
 	if !strings.Contains(out, `"msg":"buildfleet manager stopped"`) {
 		t.Errorf("no JSON stop log line:\n%s", out)
 	}
