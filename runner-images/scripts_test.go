@@ -21,8 +21,8 @@ const secret = "eyJKSVQiOiJzM2NyM3QtZm9yLXRlc3RzIn0="
 // fixture is a fake runner release served from a file:// URL, with a stub
 // uname so the script sees Linux x86_64 (or what a test says).
 type fixture struct {
-	dir, task, cache, jit, sums, pkgDir string
-	env                                 []string
+	dir, task, cache, jit, sums string
+	env                         []string
 }
 
 // fakeRunSh records its arguments and environment, prints something, and
