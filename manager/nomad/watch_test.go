@@ -2,6 +2,12 @@ package nomad_test
 
 import (
 	"context"
+	"log/slog"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +15,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/cmd/buildfleet/cli"
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/nomadtest"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 )
 
@@ -143,4 +150,68 @@ func testWatch(t *testing.T, f *fixture, linux, bsd config.Pool) {
 			t.Fatalf("resumed watch did not report r-away")
 		}
 	}
+}
+
+// TestWatchReconnects cuts the watcher's connections (a proxy in front of
+// the agent drops them) and checks that it resubscribes, resyncs and
+// reports a runner that ran while it was cut off.
+func TestWatchReconnects(t *testing.T) {
+	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick"}})
+	target, _ := url.Parse(ag.Addr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1 // the event stream is a long response
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+
+	f := &fixture{ag: ag, mgrAPI: ag.Client}
+	f.admin = mustClient(t, ag.Addr, "")
+	watched := mustClient(t, proxy.URL, "")
+	logs := &syncBuffer{}
+	watched.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
+	linux := config.Pool{Name: "t-linux", Platform: "linux-" + hostArch(), Tier: config.TierQuick, NomadJob: "runner-t-linux"}
+	f.register(t, linux)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := watched.Watch(ctx, 0)
+	first, err := f.admin.DispatchRunner(ctx, linux, nomad.Runner{Name: "r-before", GitHubJobID: 1, JITConfig: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, ch, "r-before", nomad.StateRunning)
+
+	// Cut every connection while the runner finishes and another one runs.
+	proxy.Config.SetKeepAlivesEnabled(false)
+	proxy.CloseClientConnections()
+	f.release(t, f.alloc(t, first), "0")
+	second, err := f.admin.DispatchRunner(ctx, linux, nomad.Runner{Name: "r-during", GitHubJobID: 2, JITConfig: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "r-during to start", func() bool { a := f.alloc(t, second); return a != nil && f.allocFile(a, "mode") != "" })
+	f.release(t, f.alloc(t, second), "0")
+	proxy.CloseClientConnections()
+
+	until(t, ch, "r-before", nomad.StateComplete)
+	until(t, ch, "r-during", nomad.StateComplete)
+	if !strings.Contains(logs.String(), "nomad watch interrupted") {
+		t.Errorf("the watcher never reconnected; log:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
