@@ -29,7 +29,7 @@ $(BUILDFLEET_NOMAD):
 
 ## fixtures: GitHub's published OpenAPI description and webhook examples (npm)
 fixtures:
-	@if [ -x scripts/fetch-npm-fixtures.sh ]; then ./scripts/fetch-npm-fixtures.sh; fi
+	./scripts/fetch-npm-fixtures.sh
 
 ## tools: staticcheck, pinned
 tools: $(STATICCHECK)
@@ -46,9 +46,11 @@ lint: tools
 	go vet ./...
 	$(STATICCHECK) ./...
 
-## test: lint, then every test with the race detector, Nomad included
+## test: lint, the shipped workflows against the example fleet, then every
+## test with the race detector, Nomad included
 test: nomad fixtures lint
-	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 30m ./...
+	go run ./cmd/buildfleet --config config/example.yaml lint workflows/*.yml
+	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 45m ./...
 
 ## bench: performance figures as ratios against baselines measured in the same run
 bench: nomad fixtures
