@@ -3,6 +3,7 @@ package ghsim
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -111,19 +112,73 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleListRuns lists runs newest first, filtered by event, status (a
-// status or a conclusion, as on GitHub) and branch.
+// handleListRuns lists a repository's runs: GET /repos/{o}/{r}/actions/runs.
 func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rp, ok := s.lookupRepo(w, r); ok {
+		s.listRuns(w, r, rp, 0)
+	}
+}
+
+// handleListWorkflowRuns lists one workflow's runs:
+// GET /repos/{o}/{r}/actions/workflows/{workflow_id}/runs, where
+// workflow_id is the file name (buildbots.yml) or the numeric id. A
+// workflow that is neither a file in the repository's workflows folder nor
+// the workflow of a run is 404.
+func (s *Server) handleListWorkflowRuns(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp, ok := s.lookupRepo(w, r)
 	if !ok {
 		return
 	}
+	id := s.workflowID(rp, r.PathValue("workflow"))
+	if id == 0 {
+		notFound(w)
+		return
+	}
+	s.listRuns(w, r, rp, id)
+}
+
+// workflowID resolves a workflow_id path parameter to the workflow's id,
+// giving a workflow file its id on first mention; 0 is unknown.
+func (s *Server) workflowID(rp *repo, ref string) int64 {
+	if n, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		for _, id := range rp.WorkflowIDs {
+			if id == n {
+				return id
+			}
+		}
+		return 0
+	}
+	if id := rp.WorkflowIDs[ref]; id != 0 {
+		return id
+	}
+	if !workflowExists(rp.WorkflowDir, ref) {
+		return 0
+	}
+	rp.WorkflowIDs[ref] = s.st.id()
+	return rp.WorkflowIDs[ref]
+}
+
+// listRuns answers a runs list of rp (of workflow wfID, when not 0), newest
+// first, filtered like GitHub by event, status (a status or a conclusion),
+// branch, head_sha, actor and created (search date-range syntax), and
+// paginated with a Link header.
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, wfID int64) {
 	q := r.URL.Query()
+	var created timeRange
+	if c := q.Get("created"); c != "" {
+		var err error
+		if created, err = parseCreated(c); err != nil {
+			writeValidation(w, validationError{Resource: "WorkflowRun", Code: "invalid", Field: "created", Message: err.Error()})
+			return
+		}
+	}
 	var list []*run
 	for _, ru := range s.st.runs {
-		if ru.Repo != rp {
+		if ru.Repo != rp || (wfID != 0 && ru.WorkflowID != wfID) {
 			continue
 		}
 		if e := q.Get("event"); e != "" && e != "workflow_dispatch" {
@@ -136,6 +191,12 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if sha := q.Get("head_sha"); sha != "" && sha != ru.HeadSHA {
+			continue
+		}
+		if a := q.Get("actor"); a != "" && !strings.EqualFold(a, ru.Actor.Login) {
+			continue
+		}
+		if !created.contains(ru.CreatedAt) {
 			continue
 		}
 		list = append(list, ru)

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -171,4 +175,130 @@ func TestRealBuildbotsWorkflow(t *testing.T) {
 		t.Errorf("jobs: %d, %q, timeout %d, env %v", len(jobs), jobs[1].Name, jobs[0].TimeoutMinutes, jobs[0].Env)
 	}
 	s.mu.Unlock()
+}
+
+func TestListWorkflowRuns(t *testing.T) {
+	var mu sync.Mutex
+	t0 := time.Date(2026, 11, 22, 16, 0, 0, 0, time.UTC)
+	now := t0
+	s, c := newTestServer(t, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	var ids []int64 // buildbots runs, oldest first
+	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(24 * time.Hour)} {
+		mu.Lock()
+		now = at
+		mu.Unlock()
+		in := buildbotsInputs(strings.Repeat("ab", 20))
+		in["request_id"] = "req-" + strconv.Itoa(i)
+		id, err := s.Dispatch(testRepo, "buildbots.yml", in, "alice")
+		must(t, err)
+		ids = append(ids, id)
+	}
+	_, err := s.Dispatch(testRepo, "needs.yml", nil, "alice")
+	must(t, err)
+
+	type page struct {
+		Total int `json:"total_count"`
+		Runs  []struct {
+			ID           int64  `json:"id"`
+			WorkflowID   int64  `json:"workflow_id"`
+			DisplayTitle string `json:"display_title"`
+		} `json:"workflow_runs"`
+	}
+	list := func(workflow string, q url.Values) (page, *github.Response, error) {
+		t.Helper()
+		req, err := c.NewRequest("GET", "repos/"+testRepo+"/actions/workflows/"+workflow+"/runs?"+q.Encode(), nil)
+		must(t, err)
+		var p page
+		resp, err := c.Do(ctx(t), req, &p)
+		return p, resp, err
+	}
+	// runIDs lists the ids of a list that must answer 200.
+	runIDs := func(workflow string, kv ...string) []int64 {
+		t.Helper()
+		q := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		p, resp, err := list(workflow, q)
+		wantStatus(t, workflow+"?"+q.Encode(), resp, err, 200)
+		var out []int64
+		for _, r := range p.Runs {
+			out = append(out, r.ID)
+		}
+		if p.Total != len(out) && q.Get("per_page") == "" {
+			t.Errorf("%s?%s: total_count %d, %d runs", workflow, q.Encode(), p.Total, len(out))
+		}
+		return out
+	}
+	eq := func(what string, got []int64, want ...int64) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: runs %v, want %v", what, got, want)
+		}
+	}
+	newest := []int64{ids[2], ids[1], ids[0]}
+	eq("by file name", runIDs("buildbots.yml"), newest...)
+	all, _, err := list("buildbots.yml", nil)
+	must(t, err)
+	if all.Runs[0].DisplayTitle != "buildbots req-2 PR #7 (quick)" {
+		t.Errorf("display_title = %q", all.Runs[0].DisplayTitle)
+	}
+	eq("by numeric id", runIDs(strconv.FormatInt(all.Runs[0].WorkflowID, 10)), newest...)
+	if got := runIDs("needs.yml"); len(got) != 1 || slices.Contains(newest, got[0]) {
+		t.Errorf("needs.yml runs: %v", got)
+	}
+	eq("workflow without runs", runIDs("push.yml"))
+
+	eq("event", runIDs("buildbots.yml", "event", "workflow_dispatch"), newest...)
+	eq("other event", runIDs("buildbots.yml", "event", "push"))
+	eq("status", runIDs("buildbots.yml", "status", "queued"), newest...)
+	eq("other status", runIDs("buildbots.yml", "status", "success"))
+	eq("branch", runIDs("buildbots.yml", "branch", "main"), newest...)
+	eq("other branch", runIDs("buildbots.yml", "branch", "feature"))
+
+	for created, want := range map[string][]int64{
+		">=2026-11-22T17:00:00Z":                     {ids[2], ids[1]},
+		">2026-11-22T17:00:00Z":                      {ids[2]},
+		"<2026-11-22T17:00:00Z":                      {ids[0]},
+		"<=2026-11-22T17:00:00Z":                     {ids[1], ids[0]},
+		">=2026-11-22T18:00:00+01:00":                {ids[2], ids[1]},
+		"2026-11-22T16:00:00Z":                       {ids[0]},
+		"2026-11-22":                                 {ids[1], ids[0]},
+		">2026-11-22":                                {ids[2]},
+		">=2026-11-23":                               {ids[2]},
+		"<=2026-11-22":                               {ids[1], ids[0]},
+		"2026-11-22T16:30:00Z..2026-11-23T16:00:00Z": {ids[2], ids[1]},
+		"2026-11-22..2026-11-22":                     {ids[1], ids[0]},
+		"*..2026-11-22T16:00:00Z":                    {ids[0]},
+		"2026-11-22T17:00:00Z..*":                    {ids[2], ids[1]},
+		">=2027-01-01T00:00:00Z":                     nil,
+	} {
+		eq("created "+created, runIDs("buildbots.yml", "created", created), want...)
+	}
+	_, resp, err := list("buildbots.yml", url.Values{"created": {">=yesterday"}})
+	wantStatus(t, "bad created", resp, err, 422)
+
+	// Pages, with a Link to the next one as on the repository-wide list.
+	p1, resp, err := list("buildbots.yml", url.Values{"per_page": {"2"}})
+	must(t, err)
+	if p1.Total != 3 || len(p1.Runs) != 2 || p1.Runs[0].ID != ids[2] || resp.NextPage != 2 ||
+		!strings.Contains(resp.Header.Get("Link"), `rel="next"`) {
+		t.Errorf("page 1: %+v, next %d, Link %q", p1, resp.NextPage, resp.Header.Get("Link"))
+	}
+	p2, resp, err := list("buildbots.yml", url.Values{"per_page": {"2"}, "page": {"2"}})
+	must(t, err)
+	if p2.Total != 3 || len(p2.Runs) != 1 || p2.Runs[0].ID != ids[0] || resp.Header.Get("Link") != "" {
+		t.Errorf("page 2: %+v, Link %q", p2, resp.Header.Get("Link"))
+	}
+
+	// Unknown workflows are 404 with GitHub's error shape.
+	for _, wf := range []string{"no-such.yml", "999999", "buildbots"} {
+		_, resp, err := list(wf, nil)
+		var ge *github.ErrorResponse
+		if !errors.As(err, &ge) || ge.Response.StatusCode != 404 || ge.Message != "Not Found" || ge.DocumentationURL == "" {
+			t.Errorf("workflow %q: %v (%v), want 404 Not Found", wf, err, resp)
+		}
+	}
+	_, resp, err = c.Actions.ListWorkflowRunsByFileName(ctx(t), "python", "no-such-repo", "buildbots.yml", nil)
+	wantStatus(t, "unknown repo", resp, err, 404)
 }

@@ -19,6 +19,7 @@ func (s *Server) routes() {
 	m.HandleFunc(rp+"/issues/{number}/{sub}", s.issueRoute)
 	m.HandleFunc("DELETE "+rp+"/issues/{number}/labels/{name}", s.handleRemoveLabel)
 	m.HandleFunc("POST "+rp+"/actions/workflows/{workflow}/dispatches", s.handleDispatch)
+	m.HandleFunc("GET "+rp+"/actions/workflows/{workflow}/runs", s.handleListWorkflowRuns)
 	m.HandleFunc("GET "+rp+"/actions/runs", s.handleListRuns)
 	m.HandleFunc("GET "+rp+"/actions/runs/{run}", s.handleGetRun)
 	m.HandleFunc("GET "+rp+"/actions/runs/{run}/jobs", s.handleListJobs)

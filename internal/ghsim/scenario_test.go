@@ -105,6 +105,16 @@ func scenario(t *testing.T, s *Server, c *github.Client, sink *hookSink) {
 	wantStatus(t, "get run", resp, err, 200)
 	_, resp, err = c.Actions.ListRepositoryWorkflowRuns(bg, o, r, &github.ListWorkflowRunsOptions{Event: "workflow_dispatch", Status: "queued", Branch: "main"})
 	wantStatus(t, "list runs", resp, err, 200)
+	wfRuns, resp, err := c.Actions.ListWorkflowRunsByFileName(bg, o, r, "buildbots.yml", &github.ListWorkflowRunsOptions{
+		Event: "workflow_dispatch", Status: "queued", Branch: "main", Created: ">=2000-01-01T00:00:00Z", ListOptions: github.ListOptions{PerPage: 1}})
+	wantStatus(t, "list workflow runs", resp, err, 200)
+	if wfRuns.GetTotalCount() != 2 || len(wfRuns.WorkflowRuns) != 1 || resp.NextPage != 2 {
+		t.Errorf("workflow runs: total %d, %d on the page, next page %d", wfRuns.GetTotalCount(), len(wfRuns.WorkflowRuns), resp.NextPage)
+	}
+	_, resp, err = c.Actions.ListWorkflowRunsByID(bg, o, r, wfRuns.WorkflowRuns[0].GetWorkflowID(), nil)
+	wantStatus(t, "list workflow runs by id", resp, err, 200)
+	_, resp, err = c.Actions.ListWorkflowRunsByFileName(bg, o, r, "no-such.yml", nil)
+	wantStatus(t, "list runs of unknown workflow", resp, err, 404)
 	jobs, resp, err := c.Actions.ListWorkflowJobs(bg, o, r, runID, nil)
 	wantStatus(t, "list jobs", resp, err, 200)
 	_, resp, err = c.Actions.GetWorkflowJobByID(bg, o, r, jobs.Jobs[0].GetID())

@@ -84,6 +84,15 @@ func loadWorkflow(dir, file string) (*workflow, error) {
 	return w, nil
 }
 
+// workflowExists reports whether dir holds the workflow file file.
+func workflowExists(dir, file string) bool {
+	if dir == "" || file == "" || strings.ContainsAny(file, `/\`) || file == "." || file == ".." {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, file))
+	return err == nil && fi.Mode().IsRegular()
+}
+
 func parseWorkflow(b []byte) (*workflow, error) {
 	var doc struct {
 		Name    string         `yaml:"name"`

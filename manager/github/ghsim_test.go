@@ -3,8 +3,10 @@ package github
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,9 +90,11 @@ func TestAgainstGhsim(t *testing.T) {
 			if legacy != (d.RunID == 0) {
 				t.Errorf("Dispatch = %+v (legacy %v)", d, legacy)
 			}
-			// FindRun is not exercised here: ghsim does not serve the
-			// per-workflow runs list yet (TestRuns and TestGitHubExamples
-			// cover it).
+			// Without run details (legacy), FindRun is how the run is found.
+			found1, err := c.FindRun(ctx, "python", "cpython", "buildbots.yml", "buildfleet R1:", time.Now().Add(-time.Hour))
+			if err != nil || (!legacy && found1.ID != d.RunID) || found1.DisplayTitle != "buildfleet R1: PR #1 (quick)" {
+				t.Errorf("FindRun = %+v, %v; dispatch %+v", found1, err, d)
+			}
 			if legacy {
 				return
 			}
@@ -102,6 +106,66 @@ func TestAgainstGhsim(t *testing.T) {
 				t.Errorf("CancelRun: %v", err)
 			}
 		})
+	}
+}
+
+// TestFindRunAgainstGhsim finds dispatched runs by the request id in their
+// run-name (display_title) through ghsim's per-workflow runs list, across
+// pages, by workflow file name, bounded by the created filter.
+func TestFindRunAgainstGhsim(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 22, 16, 0, 0, 0, time.UTC)
+	sim := ghsim.New(ghsim.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	sim.SetBaseURL(srv.URL)
+	must(t, sim.CreateRepo(ghsim.RepoSpec{Owner: "python", Name: "cpython", DefaultBranch: "main", WorkflowsDir: "../../workflows"}))
+	dispatch := func(file, requestID string) int64 {
+		t.Helper()
+		id, err := sim.Dispatch("python/cpython", file, map[string]any{
+			"pr": "7", "sha": strings.Repeat("cd", 20), "tier": "quick", "request_id": requestID,
+			"builders": `[{"name":"linux-x86_64-quick","labels":["self-hosted","linux","x64","quick"]}]`,
+		}, "buildfleet-bot")
+		must(t, err)
+		return id
+	}
+	// The oldest run is on the second page of 100, newest first.
+	early := dispatch("quick-demo.yml", "req-early")
+	mu.Lock()
+	now = now.Add(time.Hour)
+	since := now
+	mu.Unlock()
+	target := dispatch("quick-demo.yml", "req-target")
+	for i := range perPage {
+		dispatch("quick-demo.yml", fmt.Sprintf("req-filler-%d", i))
+	}
+	other := dispatch("buildbots.yml", "req-other")
+	clock := newFakeClock()
+	c, err := New(config.GitHub{APIURL: srv.URL + "/", Token: "t0k3n"}, Options{Retry: Retry{Now: clock.Now, Sleep: clock.Sleep}})
+	must(t, err)
+	ctx := context.Background()
+
+	run, err := c.FindRun(ctx, "python", "cpython", "quick-demo.yml", "buildfleet req-target:", since)
+	if err != nil || run.ID != target || run.DisplayTitle != "buildfleet req-target: PR #7 (quick)" ||
+		run.Event != "workflow_dispatch" || run.Status != "queued" || run.CreatedAt.Before(since) {
+		t.Errorf("FindRun(req-target) = %+v, %v; want run %d", run, err, target)
+	}
+	if run, err := c.FindRun(ctx, "python", "cpython", "quick-demo.yml", "buildfleet req-early:", time.Time{}); err != nil || run.ID != early {
+		t.Errorf("FindRun(req-early, no since) = %+v, %v; want run %d", run, err, early)
+	}
+	// Created before since: ghsim's created filter leaves it out.
+	if run, err := c.FindRun(ctx, "python", "cpython", "quick-demo.yml", "buildfleet req-early:", since); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindRun(req-early, since) = %+v, %v; want ErrNotFound", run, err)
+	}
+	// Runs of another workflow are not listed.
+	if run, err := c.FindRun(ctx, "python", "cpython", "quick-demo.yml", "buildfleet req-other:", time.Time{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindRun(req-other) in quick-demo.yml = %+v, %v; want ErrNotFound", run, err)
+	}
+	if run, err := c.FindRun(ctx, "python", "cpython", "buildbots.yml", "buildfleet req-other:", since); err != nil || run.ID != other {
+		t.Errorf("FindRun(req-other) = %+v, %v; want run %d", run, err, other)
+	}
+	if run, err := c.FindRun(ctx, "python", "cpython", "no-such.yml", "req-target", since); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindRun in an unknown workflow = %+v, %v; want ErrNotFound", run, err)
 	}
 }
 
