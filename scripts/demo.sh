@@ -4,9 +4,7 @@
 # PR, and shows what happens. Leaves everything running until Ctrl-C, then
 # cleans up.
 #
-# Stage reached so far (the rest lands with the fleet issue): Nomad dev agent
-# and manager start and report ready; the ghsim-driven part runs when ghsim
-# is built.
+# What is not there yet is said so where it would appear (see the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,40 +48,93 @@ env -u AWS_CA_BUNDLE "$nomad" agent -dev -config "$work/nomad.hcl" -data-dir "$w
 pids+=($!)
 wait_http "http://127.0.0.1:$nport/v1/nodes" "Nomad"
 
-ghsim_url=""
-if [ -x bin/ghsim ]; then
-  gport=$(free_port)
-  say "starting ghsim (GitHub simulator) on 127.0.0.1:$gport"
-  bin/ghsim serve --listen "127.0.0.1:$gport" >"$work/ghsim.log" 2>&1 &
-  pids+=($!)
-  ghsim_url="http://127.0.0.1:$gport"
-  wait_http "$ghsim_url/rate_limit" "ghsim" || true
-fi
+gport=$(free_port)
+ghsim_url="http://127.0.0.1:$gport"
+say "starting ghsim, the GitHub simulator, on $ghsim_url (repository demo/cpython, workflows from workflows/)"
+bin/ghsim serve --listen "127.0.0.1:$gport" --workflows workflows --repo demo/cpython \
+  --collaborator triager=triage --collaborator visitor=read \
+  --hook "http://127.0.0.1:$mport/webhook" --hook-secret demo-webhook-secret \
+  --hook-events pull_request,workflow_job,workflow_run >"$work/ghsim.log" 2>&1 &
+pids+=($!)
+wait_http "$ghsim_url/_ghsim/faults" "ghsim"
 
 cat > "$work/buildfleet.yaml" <<YAML
 listen: 127.0.0.1:$mport
 public_url: http://127.0.0.1:$mport
 store: {path: $work/buildfleet.db}
 github:
-  api_url: ${ghsim_url:-http://127.0.0.1:1}/
+  api_url: $ghsim_url/
   token: demo-token
   webhook_secret: demo-webhook-secret
 repositories:
   - name: demo/cpython
-    workflow: buildbots.yml
+    workflow: quick-demo.yml
 pools:
   - {name: linux-x86_64-quick, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick], stable: true, max_runners: 4}
+  - {name: linux-x86_64-debug, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, debug], stable: true, max_runners: 4}
   - {name: linux-x86_64-refleak, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true, max_runners: 2}
 nomad: {address: "http://127.0.0.1:$nport"}
 YAML
+say "registering the pools' parameterized jobs on Nomad (stand-in runner: ghsim runner)"
+bin/buildfleet --config "$work/buildfleet.yaml" nomad apply --ghsim "$PWD/bin/ghsim" | sed 's/^/      /'
+
 say "starting the manager on 127.0.0.1:$mport"
 bin/buildfleet serve --config "$work/buildfleet.yaml" >"$work/manager.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$mport/healthz" "manager"
-say "manager health:    $(curl -fsS "http://127.0.0.1:$mport/healthz")"
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$mport/readyz" 2>/dev/null && break; sleep 0.2; done
 say "manager readiness: $(curl -sS "http://127.0.0.1:$mport/readyz")"
-say "Nomad UI:          http://127.0.0.1:$nport/ui"
-say "manager metrics:   http://127.0.0.1:$mport/metrics"
-say "not yet part of the demo: labelling a PR, runners on Nomad, results on the PR (open issues 4-7)"
+
+sha=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
+say "a contributor opens PR #1 from a fork at $sha"
+curl -fsS -XPOST "$ghsim_url/_ghsim/repos/demo/cpython/pulls" \
+  -d "{\"title\":\"gh-1: demo\",\"author\":\"contributor\",\"fork\":\"contributor\",\"head_sha\":\"$sha\"}" >/dev/null
+label='🔨 test-with-buildbots'
+say "a visitor (role read) adds the label: refused"
+curl -fsS -XPOST "$ghsim_url/_ghsim/repos/demo/cpython/pulls/1/labels" -d "{\"label\":\"$label\",\"user\":\"visitor\"}" >/dev/null
+sleep 1
+say "a triager adds the label: accepted"
+curl -fsS -XPOST "$ghsim_url/_ghsim/repos/demo/cpython/pulls/1/labels" -d "{\"label\":\"$label\",\"user\":\"triager\"}" >/dev/null
+sleep 3
+
+say "comments on the PR:"
+curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/comments" | python3 -c '
+import json, sys
+for c in json.load(sys.stdin):
+    print("      --- by", c.get("user", {}).get("login", "?"))
+    for line in c["body"].splitlines():
+        if not line.startswith("<!--"):
+            print("      " + line)'
+say "workflow runs (inputs pinned to the labelled SHA) and their jobs:"
+for _ in $(seq 1 30); do
+  done_jobs=$(curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/runs" | python3 -c '
+import json, sys
+runs = json.load(sys.stdin)
+print(sum(1 for r in runs for j in r.get("jobs", []) if j.get("status") == "completed"))')
+  [ "$done_jobs" -gt 0 ] && break
+  sleep 1
+done
+curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/runs" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    print("      run %s %r: %s %s, sha input %s" % (r["id"], r.get("display_title"), r["status"], r.get("conclusion") or "", r.get("inputs", {}).get("sha")))
+    for j in r.get("jobs", []):
+        print("        job %-22s %-11s %-9s runner %s  %s" % (j["name"], j["status"], j.get("conclusion") or "", j.get("runner_name"), j.get("html_url")))'
+say "Nomad runner jobs:"
+curl -fsS "http://127.0.0.1:$nport/v1/jobs" | python3 -c '
+import json, sys
+for j in json.load(sys.stdin):
+    print("      %-55s %-8s %s" % (j["ID"], j["Status"], "parameterized" if j.get("ParameterizedJob") else ""))'
+say "results on the PR head $sha:"
+curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/commits/$sha" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for s in v.get("statuses", []):
+    print("      %-32s %-8s %s" % (s["context"], s["state"], s.get("description", "")))
+if not v.get("statuses") and not v.get("check_runs"):
+    print("      (none yet: reporting results lands with the fleet issue)")'
+
+say "status page: http://127.0.0.1:$mport/  (metrics: /metrics, readiness: /readyz)"
+say "Nomad UI:    http://127.0.0.1:$nport/ui    ghsim: $ghsim_url/_ghsim/calls"
 say "logs in $work; press Ctrl-C to stop and clean up"
 wait "${pids[@]}"
