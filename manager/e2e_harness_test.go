@@ -31,11 +31,18 @@ type harness struct {
 	stop func()
 	pr   int
 	sha  string
+	// recoverEvery is the manager's RecoverEvery (default: off).
+	recoverEvery time.Duration
 }
 
 func startGHSim(t *testing.T) (*ghsim.Server, int, string) {
 	t.Helper()
-	gh := ghsim.New(ghsim.Options{})
+	return startGHSimWith(t, ghsim.Options{})
+}
+
+func startGHSimWith(t *testing.T, o ghsim.Options) (*ghsim.Server, int, string) {
+	t.Helper()
+	gh := ghsim.New(o)
 	if _, err := gh.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +90,13 @@ func e2eConfig(t *testing.T, ghURL string) config.Config {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	gh, pr, sha := startGHSim(t)
-	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL())}
+	return newHarnessWith(t, ghsim.Options{}, -1)
+}
+
+func newHarnessWith(t *testing.T, o ghsim.Options, recoverEvery time.Duration) *harness {
+	t.Helper()
+	gh, pr, sha := startGHSimWith(t, o)
+	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: recoverEvery}
 	h.start()
 	if _, err := gh.AddHook(e2eRepo, "http://"+h.m.Addr().String()+"/webhook", e2eSecret, []string{"pull_request", "workflow_job", "workflow_run"}); err != nil {
 		t.Fatal(err)
@@ -95,7 +107,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
-	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: -1})
+	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -57,6 +57,11 @@ func TestLabelByTriagerDispatchesOnceAtLabelledSHA(t *testing.T) {
 		}
 		t.Errorf("%d GitHub calls for one request, want at most 4", n)
 	}
+	// ghsim records the dispatch before the manager has stored its answer.
+	eventually(t, "request stored as dispatched", func() bool {
+		reqs, _ := h.m.store.ListRequests(context.Background(), 10)
+		return len(reqs) == 1 && reqs[0].State == "dispatched"
+	})
 	reqs, _ := h.m.store.ListRequests(context.Background(), 10)
 	if len(reqs) != 1 || reqs[0].State != "dispatched" || reqs[0].RunID == 0 || reqs[0].Actor != "triager" {
 		t.Errorf("stored requests = %+v", reqs)
@@ -231,5 +236,65 @@ func TestClosedPRIsNotBuilt(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if len(h.runs()) != 0 {
 		t.Errorf("a closed PR was built")
+	}
+}
+
+// TestOldGitHubEnterpriseDispatch: a server that rejects return_run_details
+// (GHES ≤ 3.20) still gets one dispatch, and the run is found by the
+// request id in its run-name.
+func TestOldGitHubEnterpriseDispatch(t *testing.T) {
+	h := newHarnessWith(t, ghsim.Options{LegacyDispatch: true}, -1)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the run recorded", func() bool {
+		reqs, _ := h.m.store.ListRequests(context.Background(), 1)
+		return len(reqs) == 1 && reqs[0].State == "dispatched" && reqs[0].RunID != 0
+	})
+	if len(h.runs()) != 1 {
+		t.Fatalf("%d runs, want 1", len(h.runs()))
+	}
+	reqs, _ := h.m.store.ListRequests(context.Background(), 1)
+	if got := int64(h.runs()[0]["id"].(float64)); got != reqs[0].RunID {
+		t.Errorf("recorded run %d, ghsim's run is %d", reqs[0].RunID, got)
+	}
+}
+
+// TestLostLabelEventRecovered: the labeled webhook is dropped; the periodic
+// search finds the PR still carrying the label and builds its head as the
+// labeller asked.
+func TestLostLabelEventRecovered(t *testing.T) {
+	// GitHub's clock runs 10 minutes behind, so the label looks old enough
+	// for the scan (young labels are left to their webhook).
+	h := newHarnessWith(t, ghsim.Options{Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }}, 200*time.Millisecond)
+	if err := h.gh.AddFault(ghsim.Fault{Kind: ghsim.FaultDrop, Event: "pull_request", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a run from the recovered label", func() bool { return len(h.runs()) == 1 })
+	reqs, _ := h.m.store.ListRequests(context.Background(), 10)
+	if len(reqs) != 1 || reqs[0].Actor != "triager" || reqs[0].SHA != h.sha || reqs[0].DeliveryID != "recovered" {
+		t.Errorf("requests = %+v; want one recovered request by triager at %s", reqs, h.sha)
+	}
+	if len(h.labels()) != 0 {
+		t.Errorf("label still on the PR after recovery: %v", h.labels())
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := h.calls("POST", "/dispatches"); n != 1 {
+		t.Errorf("%d dispatches, want 1 (later scans must not build again)", n)
+	}
+}
+
+func TestUnknownSenderRefused(t *testing.T) {
+	h := newHarness(t)
+	h.gh.AddUser("drive-by")
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "drive-by"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refusal", func() bool { return len(h.comments()) == 1 })
+	if len(h.runs()) != 0 || len(h.labels()) != 0 {
+		t.Errorf("non-collaborator: %d runs, labels %v", len(h.runs()), h.labels())
 	}
 }
