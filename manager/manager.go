@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/fleet"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
@@ -59,6 +60,7 @@ type Manager struct {
 	nomad *nomad.Client
 	hook  *webhook.Handler
 	trig  *trigger.Trigger
+	fleet *fleet.Fleet
 	ln    net.Listener
 	srv   *http.Server
 	ready readiness
@@ -113,11 +115,18 @@ func New(o Options) (m *Manager, err error) {
 		Logger:     m.log.With("component", "trigger"),
 		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
 	})
+	// The fleet starts runners for the jobs of dispatched runs and reports
+	// their results; it reads workflow_job deliveries, the trigger
+	// pull_request ones.
+	m.fleet = fleet.New(fleet.Options{
+		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad,
+		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery,
+	})
 	m.hook, err = webhook.New(webhook.Options{
 		Secret:     []byte(o.Config.GitHub.WebhookSecret.Reveal()),
 		Sink:       st,
 		Events:     []string{"pull_request", "workflow_job", "workflow_run"},
-		Notify:     m.trig.Wake,
+		Notify:     func() { m.trig.Wake(); m.fleet.Wake() },
 		Logger:     m.log.With("component", "webhook"),
 		Registerer: o.Registry,
 	})
@@ -165,7 +174,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run} {
+	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(bg) }()
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -55,11 +56,19 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
 }
 
 // Unprocessed returns up to limit deliveries not yet marked processed,
-// oldest first: the work left over by a crash.
-func (s *Store) Unprocessed(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, event, received_at, payload FROM deliveries
-		 WHERE processed_at IS NULL ORDER BY received_at LIMIT ?`, limit)
+// oldest first: the work left over by a crash. With events, only
+// deliveries of those events are returned: each consumer (trigger, fleet)
+// reads and marks only its own, so one cannot mark another's as done.
+func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([]Delivery, error) {
+	q := `SELECT id, event, received_at, payload FROM deliveries WHERE processed_at IS NULL`
+	var args []any
+	if len(events) > 0 {
+		q += ` AND event IN (?` + strings.Repeat(`, ?`, len(events)-1) + `)`
+		for _, e := range events {
+			args = append(args, e)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY received_at LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", err)
 	}

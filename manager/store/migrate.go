@@ -49,6 +49,29 @@ var migrations = []string{
 	CREATE INDEX requests_open ON requests(state) WHERE state NOT IN ('done', 'refused', 'skipped', 'failed', 'superseded');
 	CREATE INDEX requests_pr ON requests(repo, pr, tier, created_at);
 	CREATE UNIQUE INDEX requests_run ON requests(run_id) WHERE run_id IS NOT NULL;`,
+
+	// 3: runners, one row per GitHub job and attempt, written before the
+	// JIT config is asked for, so that a restart resumes a runner instead of
+	// starting a second one. See the fleet package for the states.
+	`CREATE TABLE runners (
+		github_job_id INTEGER NOT NULL,
+		attempt       INTEGER NOT NULL,
+		run_id        INTEGER NOT NULL,
+		request_id    TEXT NOT NULL,
+		repo          TEXT NOT NULL,
+		pool          TEXT NOT NULL,
+		runner_name   TEXT NOT NULL UNIQUE,
+		runner_id     INTEGER NOT NULL DEFAULT 0, -- GitHub's, once registered
+		nomad_job_id  TEXT NOT NULL DEFAULT '',
+		html_url      TEXT NOT NULL DEFAULT '',
+		state         TEXT NOT NULL,
+		conclusion    TEXT NOT NULL DEFAULT '',
+		reported      TEXT NOT NULL DEFAULT '', -- last status state posted
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		PRIMARY KEY (github_job_id, attempt)
+	);
+	CREATE INDEX runners_active ON runners(pool) WHERE state IN ('starting', 'dispatched', 'running');`,
 }
 
 // SchemaVersion is the version Open migrates to.

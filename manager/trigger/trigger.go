@@ -161,10 +161,12 @@ func (t *Trigger) Run(ctx context.Context) {
 	}
 }
 
-// pass handles every unprocessed delivery, then advances open requests.
+// pass handles every unprocessed pull_request delivery, then advances open
+// requests. workflow_job and workflow_run deliveries belong to the fleet
+// loop, which marks them itself; the trigger never reads them.
 func (t *Trigger) pass(ctx context.Context) {
 	for ctx.Err() == nil {
-		ds, err := t.st.Unprocessed(ctx, 100)
+		ds, err := t.st.Unprocessed(ctx, 100, "pull_request")
 		if err != nil {
 			t.log.Error("listing deliveries", "err", err)
 			return

@@ -1,0 +1,170 @@
+// Package fleet starts one ephemeral runner per GitHub job of a run that
+// buildfleet dispatched, and reports each job's result on the PR.
+//
+// It consumes workflow_job deliveries (the trigger consumes pull_request
+// ones; each marks only its own). A runner attempt moves through these
+// states, each written to the store before the step it guards, so that a
+// restart resumes a runner instead of starting a second one:
+//
+//	workflow_job.queued
+//	   ├─ run not dispatched by us ──▶ ignored (nothing recorded, nothing started)
+//	   ├─ no pool serves the labels ──▶ status error "no pool serves labels …"
+//	   ├─ pool at max_runners ──▶ delivery left pending, retried next pass
+//	   └─▶ starting ──Nomad up? JIT config──▶ (runner_id stored) ──Nomad dispatch──▶ dispatched
+//	          └─ JIT config or dispatch failed ──▶ failed; next pass: attempt+1
+//	workflow_job.in_progress ──▶ running        status pending "running on <runner>"
+//	workflow_job.completed   ──▶ completed      status success / failure / error "cancelled"
+//	                              (Nomad child stopped and purged, JIT variable deleted)
+//
+// Writes to GitHub per builder in steady state: the JIT config, the
+// in-progress status and the final status (no "queued" status).
+package fleet
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// Runner states (store.Runner.State).
+const (
+	StateStarting   = "starting"
+	StateDispatched = "dispatched"
+	StateRunning    = "running"
+	StateCompleted  = "completed"
+	StateFailed     = "failed"
+)
+
+// activeStates occupy a slot of the pool's max_runners.
+var activeStates = []string{StateStarting, StateDispatched, StateRunning}
+
+// maxAttempts bounds the runners started for one job after failures to
+// start one.
+const maxAttempts = 3
+
+// GitHub is what the fleet needs from GitHub.
+type GitHub interface {
+	GenerateJITConfig(ctx context.Context, owner, repo, name string, runnerGroupID int64, labels []string) (int64, config.Secret, error)
+	DeleteRunner(ctx context.Context, owner, repo string, runnerID int64) error
+	CreateStatus(ctx context.Context, owner, repo, sha, state, targetURL, description, statusContext string) error
+}
+
+// Nomad is what the fleet needs from Nomad.
+type Nomad interface {
+	// Ping is asked before a JIT config is generated: with Nomad down, a
+	// config would be a wasted GitHub write and a registration to delete.
+	Ping(ctx context.Context) error
+	DispatchRunner(ctx context.Context, pool config.Pool, r nomad.Runner) (string, error)
+	StopRunner(ctx context.Context, dispatchedJobID string) error
+	DeleteRunnerSecret(ctx context.Context, pool config.Pool, runnerName string) error
+}
+
+var (
+	_ GitHub = (*github.Client)(nil)
+	_ Nomad  = (*nomad.Client)(nil)
+)
+
+// Options configure a Fleet.
+type Options struct {
+	Config config.Config
+	Store  *store.Store
+	GitHub GitHub
+	Nomad  Nomad
+	Logger *slog.Logger
+	// RetryEvery is how often pending deliveries (full pools, failed
+	// steps) are retried (default 5s).
+	RetryEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Fleet is the runner loop.
+type Fleet struct {
+	cfg   config.Config
+	st    *store.Store
+	gh    GitHub
+	nm    Nomad
+	log   *slog.Logger
+	retry time.Duration
+	now   func() time.Time
+	wake  chan struct{}
+}
+
+// New builds a Fleet.
+func New(o Options) *Fleet {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, log: o.Logger,
+		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the loop to look at the store now (new deliveries).
+func (f *Fleet) Wake() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run handles workflow_job deliveries until ctx ends: at start (what a
+// crash left), on Wake and every RetryEvery.
+func (f *Fleet) Run(ctx context.Context) {
+	retry := time.NewTicker(f.retry)
+	defer retry.Stop()
+	for {
+		f.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		case <-retry.C:
+		}
+	}
+}
+
+// errPending leaves a delivery unprocessed, to be handled again on a later
+// pass (a full pool, a failed step).
+var errPending = errors.New("pending")
+
+// pass handles the unprocessed workflow_job and workflow_run deliveries,
+// oldest first. workflow_run is taken only to mark it: cancelled runs are
+// followed through their jobs' completed events for now.
+func (f *Fleet) pass(ctx context.Context) {
+	ds, err := f.st.Unprocessed(ctx, 200, "workflow_job", "workflow_run")
+	if err != nil {
+		f.log.Error("listing deliveries", "err", err)
+		return
+	}
+	for _, d := range ds {
+		if ctx.Err() != nil {
+			return
+		}
+		var herr error
+		if d.Event == "workflow_job" {
+			herr = f.HandleJob(ctx, d)
+		}
+		if errors.Is(herr, errPending) {
+			continue
+		}
+		if herr != nil {
+			f.log.Warn("workflow_job delivery not handled", "delivery", d.ID, "err", herr)
+		}
+		if err := f.st.MarkProcessed(ctx, d.ID, f.now(), herr); err != nil {
+			f.log.Error("marking delivery", "delivery", d.ID, "err", err)
+			return
+		}
+	}
+}

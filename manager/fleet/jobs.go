@@ -1,0 +1,296 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
+)
+
+// HandleJob handles one workflow_job delivery. A nil or permanent error
+// means the delivery is done; errPending means handle it again later.
+func (f *Fleet) HandleJob(ctx context.Context, d store.Delivery) error {
+	e, err := parseJob(d.Payload)
+	if err != nil {
+		return err
+	}
+	req, err := f.st.RequestByRun(ctx, e.WorkflowJob.RunID)
+	if errors.Is(err, store.ErrNotFound) && f.dispatchInFlight(ctx, d) {
+		// GitHub queues a run's jobs as it answers the dispatch: the queued
+		// event can come before the trigger has stored the run id. Wait.
+		return errPending
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(req.Repo, e.Repository.FullName)) {
+		// Not a run we dispatched: whatever its labels, it gets nothing
+		// (security model, point 6), and nothing is recorded.
+		f.log.Debug("job of a foreign run ignored", "job", e.WorkflowJob.ID, "run", e.WorkflowJob.RunID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	switch e.Action {
+	case "queued":
+		return f.queued(ctx, req, e)
+	case "in_progress":
+		return f.inProgress(ctx, req, e)
+	case "completed":
+		return f.completed(ctx, req, e)
+	}
+	return nil
+}
+
+// queued starts a runner for the job, or resumes the attempt a crash or a
+// failure left behind.
+func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error {
+	j := e.WorkflowJob
+	attempt := 1
+	last, err := f.st.LatestRunner(ctx, j.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("%w: %w", errPending, err)
+	case last.State == StateStarting:
+		return f.start(ctx, req, last)
+	case last.State != StateFailed:
+		return nil // already started, running or finished: a replay
+	case last.Attempt >= maxAttempts:
+		if last.Reported == "error" {
+			return nil
+		}
+		return f.report(ctx, req, last, "error", fmt.Sprintf("no runner started after %d attempts", last.Attempt))
+	default:
+		attempt = last.Attempt + 1
+	}
+	pool := matchPool(f.cfg.Pools, j.Labels)
+	if pool == nil {
+		f.log.Warn("no pool serves a job's labels", "request", req.ID, "job", j.ID, "labels", j.Labels)
+		owner, repo := splitRepo(req.Repo)
+		desc := fmt.Sprintf("no pool serves labels %s", strings.Join(j.Labels, ", "))
+		if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, "error", j.HTMLURL, desc, "buildfleet/"+j.Name); err != nil {
+			return fmt.Errorf("%w: %w", errPending, err)
+		}
+		return nil
+	}
+	n, err := f.st.ActiveRunners(ctx, pool.Name, activeStates...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	if n >= pool.MaxRunners {
+		f.log.Info("pool full, job waits", "pool", pool.Name, "job", j.ID, "active", n)
+		return errPending
+	}
+	r, err := f.st.CreateRunner(ctx, store.Runner{
+		GitHubJobID: j.ID, Attempt: attempt, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo,
+		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, attempt), HTMLURL: j.HTMLURL, State: StateStarting,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	return f.start(ctx, req, r)
+}
+
+// start takes a runner row in state starting to dispatched: a JIT config
+// from GitHub, then a Nomad dispatch. The JIT config is never stored; if
+// the process died after GitHub issued it, the attempt is abandoned
+// (failed) and the next pass starts a new one with a new name.
+func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) error {
+	pool := f.pool(r.Pool)
+	if pool == nil {
+		return f.fail(ctx, r, nil, fmt.Errorf("pool %s no longer configured", r.Pool))
+	}
+	owner, repo := splitRepo(req.Repo)
+	if r.RunnerID != 0 {
+		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
+	}
+	if err := f.nm.Ping(ctx); err != nil {
+		f.log.Warn("nomad unreachable, runner waits", "runner", r.RunnerName, "err", err)
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	id, jit, err := f.gh.GenerateJITConfig(ctx, owner, repo, r.RunnerName, github.DefaultRunnerGroup, pool.Labels)
+	if errors.Is(err, github.ErrConflict) {
+		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	r.RunnerID = id
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{RunnerID: &id}); err != nil {
+		return f.fail(ctx, r, pool, err)
+	}
+	child, err := f.nm.DispatchRunner(ctx, *pool, nomad.Runner{
+		Name: r.RunnerName, GitHubJobID: r.GitHubJobID, Attempt: r.Attempt, JITConfig: jit,
+	})
+	if err != nil {
+		return f.fail(ctx, r, pool, err)
+	}
+	state := StateDispatched
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{NomadJobID: &child, State: &state}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	f.log.Info("runner dispatched", "request", req.ID, "job", r.GitHubJobID, "attempt", r.Attempt,
+		"pool", pool.Name, "runner", r.RunnerName, "nomad_job", child)
+	return nil
+}
+
+// fail abandons an attempt: its GitHub registration and its JIT variable
+// are removed (best effort), the row is marked failed, and the delivery is
+// left pending so that the next pass starts the next attempt.
+func (f *Fleet) fail(ctx context.Context, r store.Runner, pool *config.Pool, cause error) error {
+	f.log.Warn("runner attempt failed", "job", r.GitHubJobID, "attempt", r.Attempt, "runner", r.RunnerName, "err", cause)
+	if r.RunnerID != 0 {
+		owner, repo := splitRepo(r.Repo)
+		if err := f.gh.DeleteRunner(ctx, owner, repo, r.RunnerID); err != nil && !errors.Is(err, github.ErrNotFound) {
+			f.log.Warn("deleting runner registration", "runner", r.RunnerName, "err", err)
+		}
+	}
+	if pool != nil {
+		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
+			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
+		}
+	}
+	state := StateFailed
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	return fmt.Errorf("%w: runner %s: %w", errPending, r.RunnerName, cause)
+}
+
+// inProgress records that a runner took the job and reports it pending.
+// The runner has read its JIT config by now, so the variable goes.
+func (f *Fleet) inProgress(ctx context.Context, req store.Request, e jobEvent) error {
+	r, err := f.st.LatestRunner(ctx, e.WorkflowJob.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	if r.State == StateCompleted {
+		return nil // a late or replayed event
+	}
+	state, url := StateRunning, e.WorkflowJob.HTMLURL
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, HTMLURL: &url}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	r.HTMLURL = url
+	pool := f.pool(r.Pool)
+	if pool != nil {
+		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
+			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
+		}
+	}
+	if r.Reported != "" {
+		return nil
+	}
+	name := r.RunnerName
+	if rn := e.WorkflowJob.RunnerName; rn != nil && *rn != "" {
+		name = *rn
+	}
+	return f.report(ctx, req, r, "pending", "running on "+name)
+}
+
+// completed records the job's conclusion, reports it, and cleans up the
+// Nomad child and its variable.
+func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) error {
+	j := e.WorkflowJob
+	conclusion := ""
+	if j.Conclusion != nil {
+		conclusion = *j.Conclusion
+	}
+	r, err := f.st.LatestRunner(ctx, j.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Completed (e.g. cancelled) before a runner was started: record it,
+		// so that a queued event still pending starts nothing.
+		pool := matchPool(f.cfg.Pools, j.Labels)
+		if pool == nil {
+			return nil
+		}
+		r, err = f.st.CreateRunner(ctx, store.Runner{
+			GitHubJobID: j.ID, Attempt: 1, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo, Pool: pool.Name,
+			RunnerName: runnerName(pool.Name, j.ID, 1), HTMLURL: j.HTMLURL, State: StateCompleted, Conclusion: conclusion,
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	state := StateCompleted
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{
+		State: &state, Conclusion: &conclusion, HTMLURL: &j.HTMLURL}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	r.HTMLURL = j.HTMLURL
+	pool := f.pool(r.Pool)
+	if r.NomadJobID != "" {
+		if err := f.nm.StopRunner(ctx, r.NomadJobID); err != nil {
+			f.log.Warn("stopping runner job", "nomad_job", r.NomadJobID, "err", err)
+		}
+	}
+	if pool != nil && r.RunnerID != 0 {
+		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
+			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
+		}
+	}
+	st, desc := statusOf(conclusion)
+	if r.Reported == st {
+		return nil
+	}
+	f.log.Info("job completed", "request", req.ID, "job", j.ID, "pool", r.Pool, "conclusion", conclusion)
+	return f.report(ctx, req, r, st, desc)
+}
+
+// report posts the builder's commit status on the PR head SHA the request
+// was made for (not the run's head_sha, which is the default branch's) and
+// remembers it, so that a replay does not post it again. Repositories set
+// to report=checks get statuses too until check runs are written.
+func (f *Fleet) report(ctx context.Context, req store.Request, r store.Runner, state, desc string) error {
+	owner, repo := splitRepo(req.Repo)
+	if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, state, r.HTMLURL, desc, "buildfleet/"+r.Pool); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Reported: &state})
+}
+
+// inFlightWait bounds how long a job of an unknown run waits for a
+// dispatch in flight to be recorded before it is taken as foreign.
+const inFlightWait = 2 * time.Minute
+
+// dispatchInFlight tells whether a job of a run not (yet) known may be
+// ours: a request is between dispatching and recording its run id, and
+// the delivery is recent. Such a job waits; it is never started unknown.
+func (f *Fleet) dispatchInFlight(ctx context.Context, d store.Delivery) bool {
+	if f.now().Sub(d.ReceivedAt) > inFlightWait {
+		return false
+	}
+	open, err := f.st.OpenRequests(ctx)
+	if err != nil {
+		return true // cannot tell: wait and ask again
+	}
+	for _, r := range open {
+		if r.State != trigger.StateDispatched && r.DispatchTries > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Fleet) pool(name string) *config.Pool {
+	for i := range f.cfg.Pools {
+		if f.cfg.Pools[i].Name == name {
+			return &f.cfg.Pools[i]
+		}
+	}
+	return nil
+}
+
+func splitRepo(name string) (string, string) {
+	o, r, _ := strings.Cut(name, "/")
+	return o, r
+}
