@@ -23,7 +23,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -297,5 +296,3 @@ func splitRepo(name string) (string, string) {
 	o, r, _ := strings.Cut(name, "/")
 	return o, r
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
