@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/buildfleet/buildfleet/manager/status"
 )
 
 // readiness records whether each dependency was reached at least once.
@@ -27,6 +29,14 @@ func (m *Manager) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("/webhook", m.hook)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	// The status page: "GET /{$}" is the exact root, so unknown paths stay
+	// the mux's 404 and /webhook keeps every method.
+	page := status.New(status.Options{
+		Store: m.store, Config: m.cfg, Logger: m.log.With("component", "status"),
+	})
+	for _, p := range status.Patterns {
+		mux.Handle(p, page)
+	}
 	return mux
 }
 

@@ -1,0 +1,220 @@
+// Package status is the manager's status page: who asked for which build,
+// what became of it, and what the pools look like. It is server-rendered
+// with html/template (labels, logins and reasons come from GitHub and are
+// untrusted; the template escapes them), needs no JavaScript, and has JSON
+// twins under /api/v1 for scripts.
+//
+// It reads the store and the config only; it never shows a secret. The
+// views copy the fields they show one by one, so a secret added to a row or
+// to the config later does not reach a page by accident.
+package status
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Store is what the pages read: the requests and, when the fleet records
+// them, the runners.
+type Store interface {
+	ListRequests(ctx context.Context, limit int) ([]store.Request, error)
+	Request(ctx context.Context, id string) (store.Request, error)
+}
+
+// RunnerStore is the fleet's part of the store. A Store that also
+// implements it gets runner rows on the request page and pending/running
+// counts per pool.
+type RunnerStore interface {
+	RunnersOfRequest(ctx context.Context, requestID string) ([]store.Runner, error)
+	ActiveRunners(ctx context.Context, pool string, states ...string) (int, error)
+}
+
+var (
+	_ Store       = (*store.Store)(nil)
+	_ RunnerStore = (*store.Store)(nil)
+)
+
+// Fleet reports the donated hosts of a pool: what donors look at to see
+// their host's health and load. The store does not know hosts (Nomad
+// does), so the manager implements this over its Nomad client; until it
+// does, Options.Fleet is nil and the page says "not available".
+type Fleet interface {
+	Hosts(ctx context.Context, pool config.Pool) ([]Host, error)
+}
+
+// Host is one Nomad client of a pool, as a donor sees it.
+type Host struct {
+	Name       string `json:"name"`
+	Datacenter string `json:"datacenter"`
+	// Status is Nomad's node status: initializing, ready, down, disconnected.
+	Status string `json:"status"`
+	// Eligible is false while the donor paused the host (ineligible or
+	// draining).
+	Eligible bool `json:"eligible"`
+	Draining bool `json:"draining"`
+	// Running is the number of runner allocations on the host; Slots the
+	// number the donor offered (0 when unknown).
+	Running  int       `json:"running"`
+	Slots    int       `json:"slots"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// Options configure the status pages.
+type Options struct {
+	// Store is read for requests (and runners, see RunnerStore).
+	Store Store
+	// Config gives the pools and the GitHub web URL for links; only those
+	// parts are read.
+	Config config.Config
+	// Fleet reports hosts per pool; nil shows "not available".
+	Fleet Fleet
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for ages (default time.Now).
+	Now func() time.Time
+	// Limit is how many recent requests the list shows (default 50).
+	Limit int
+}
+
+type server struct {
+	st      Store
+	runners RunnerStore // nil when the store has no runners
+	fleet   Fleet
+	pools   []config.Pool
+	webURL  string
+	log     *slog.Logger
+	now     func() time.Time
+	limit   int
+	pages   map[string]*template.Template
+}
+
+// New returns the handler of the status pages and their JSON API. Its
+// patterns are those of Patterns.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Limit <= 0 {
+		o.Limit = 50
+	}
+	s := &server{
+		st: o.Store, fleet: o.Fleet, pools: o.Config.Pools, webURL: o.Config.GitHub.WebURL,
+		log: o.Logger, now: o.Now, limit: o.Limit, pages: parsePages(),
+	}
+	s.runners, _ = o.Store.(RunnerStore)
+
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /requests/{id}", s.request)
+	mux.HandleFunc("GET /pools", s.poolsPage)
+	mux.HandleFunc("GET /api/v1/requests", s.apiRequests)
+	mux.HandleFunc("GET /api/v1/requests/{id}", s.apiRequest)
+	mux.HandleFunc("GET /api/v1/pools", s.apiPools)
+	return mux
+}
+
+// Patterns are the routes New serves, for a parent mux to delegate them.
+// "GET /{$}" is the exact root, so the parent's other routes stay its own.
+var Patterns = []string{
+	"GET /{$}",
+	"GET /static/",
+	"GET /requests/{id}",
+	"GET /pools",
+	"GET /api/v1/requests",
+	"GET /api/v1/requests/{id}",
+	"GET /api/v1/pools",
+}
+
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		// lastRunner is a builder's latest attempt, the one that counts.
+		"lastRunner": func(rs []runnerView) *runnerView {
+			if len(rs) == 0 {
+				return nil
+			}
+			return &rs[len(rs)-1]
+		},
+	}
+	pages := map[string]*template.Template{}
+	for _, p := range []string{"index", "request", "pools", "notfound", "error"} {
+		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
+			"templates/layout.html", "templates/"+p+".html"))
+	}
+	return pages
+}
+
+// validID reports whether id has the shape of a request id (16 lowercase
+// hex digits, see trigger.requestID), checked before any query.
+func validID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup loads one request view, mapping a malformed or unknown id to
+// store.ErrNotFound.
+func (s *server) lookup(ctx context.Context, id string) (requestView, error) {
+	if !validID(id) {
+		return requestView{}, store.ErrNotFound
+	}
+	r, err := s.st.Request(ctx, id)
+	if err != nil {
+		return requestView{}, err
+	}
+	v := s.requestView(r)
+	if s.runners != nil {
+		rs, err := s.runners.RunnersOfRequest(ctx, id)
+		if err != nil {
+			return requestView{}, err
+		}
+		v.attachRunners(rs)
+	}
+	return v, nil
+}
+
+// fail answers an error: 404 for unknown requests, else 500 with nothing
+// of the error shown (it is logged).
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error, api bool) {
+	code, msg := http.StatusInternalServerError, "internal error"
+	if errors.Is(err, store.ErrNotFound) {
+		code, msg = http.StatusNotFound, "not found"
+	} else {
+		s.log.Error("status page", "path", r.URL.Path, "err", err)
+	}
+	if api {
+		writeJSON(w, code, map[string]string{"error": msg})
+		return
+	}
+	page := "error"
+	if code == http.StatusNotFound {
+		page = "notfound"
+	}
+	s.render(w, code, page, map[string]any{"Title": msg, "Path": r.URL.Path})
+}
