@@ -16,6 +16,12 @@
 //	workflow_job.completed   ──▶ completed      status success / failure / error "cancelled"
 //	                              (Nomad child stopped and purged, JIT variable deleted)
 //
+// Pools' label sets must not include one another: GitHub gives a job to
+// any online runner that has all its labels, so a runner started for a
+// superset pool can take a subset pool's job and leave its own job with no
+// runner (not handled yet: the follow-up is to notice a job picked by
+// another job's runner and start a replacement).
+//
 // Writes to GitHub per builder in steady state: the JIT config, the
 // in-progress status and the final status (no "queued" status).
 package fleet

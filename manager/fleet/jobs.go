@@ -221,6 +221,10 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	st, desc := statusOf(conclusion)
+	if r.State == StateCompleted && r.Reported == st {
+		return nil // a replay: reported and cleaned up already
+	}
 	state := StateCompleted
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{
 		State: &state, Conclusion: &conclusion, HTMLURL: &j.HTMLURL}); err != nil {
@@ -237,10 +241,6 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
 			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
 		}
-	}
-	st, desc := statusOf(conclusion)
-	if r.Reported == st {
-		return nil
 	}
 	f.log.Info("job completed", "request", req.ID, "job", j.ID, "pool", r.Pool, "conclusion", conclusion)
 	return f.report(ctx, req, r, st, desc)

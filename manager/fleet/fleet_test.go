@@ -1,0 +1,202 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// fakeGitHub records the fleet's writes.
+type fakeGitHub struct {
+	mu       sync.Mutex
+	jit      []string // runner names
+	statuses []string // "context state description"
+	deleted  []int64
+}
+
+func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _, _, name string, _ int64, _ []string) (int64, config.Secret, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.jit = append(g.jit, name)
+	return int64(len(g.jit)), config.Secret("jit-" + name), nil
+}
+
+func (g *fakeGitHub) DeleteRunner(_ context.Context, _, _ string, id int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.deleted = append(g.deleted, id)
+	return nil
+}
+
+func (g *fakeGitHub) CreateStatus(_ context.Context, _, _, _, state, _, desc, ctxName string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.statuses = append(g.statuses, ctxName+" "+state+" "+desc)
+	return nil
+}
+
+// fakeNomad dispatches into a list; down makes every call fail.
+type fakeNomad struct {
+	down       bool
+	dispatched []nomad.Runner
+	stopped    []string
+}
+
+func (n *fakeNomad) Ping(context.Context) error {
+	if n.down {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (n *fakeNomad) DispatchRunner(_ context.Context, _ config.Pool, r nomad.Runner) (string, error) {
+	if n.down {
+		return "", errors.New("connection refused")
+	}
+	n.dispatched = append(n.dispatched, r)
+	return fmt.Sprintf("child-%d", len(n.dispatched)), nil
+}
+
+func (n *fakeNomad) StopRunner(_ context.Context, id string) error {
+	n.stopped = append(n.stopped, id)
+	return nil
+}
+
+func (n *fakeNomad) DeleteRunnerSecret(context.Context, config.Pool, string) error { return nil }
+
+var labels = []string{"self-hosted", "linux", "x86_64", "quick"}
+
+func newTestFleet(t *testing.T, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := config.Config{Pools: []config.Pool{{Name: "linux-quick", Labels: labels, MaxRunners: maxRunners}}}
+	gh, nm := &fakeGitHub{}, &fakeNomad{}
+	return New(Options{Config: cfg, Store: st, GitHub: gh, Nomad: nm}), st, gh, nm
+}
+
+// ourRequest stores a request whose run is 7, as the trigger leaves it.
+func ourRequest(t *testing.T, st *store.Store, state string, runID int64) {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := st.CreateRequest(ctx, store.Request{ID: "r1", Repo: "o/r", PR: 1, SHA: "pr-head", Tier: "quick", State: state}); err != nil {
+		t.Fatal(err)
+	}
+	tries := 1
+	f := store.RequestFields{DispatchTries: &tries}
+	if runID != 0 {
+		f.RunID = &runID
+	}
+	if err := st.UpdateRequest(ctx, "r1", f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func delivery(id, action string, jobID, runID int64, extra string) store.Delivery {
+	return store.Delivery{ID: id, Event: "workflow_job", ReceivedAt: time.Now(), Payload: []byte(fmt.Sprintf(
+		`{"action":%q,"workflow_job":{"id":%d,"run_id":%d,"name":"b","labels":["self-hosted","Linux","x86_64","quick"],"html_url":"https://gh/job/%d"%s},"repository":{"full_name":"o/r"}}`,
+		action, jobID, runID, jobID, extra))}
+}
+
+func TestJobLifecycleWritesThreeTimes(t *testing.T) {
+	f, st, gh, nm := newTestFleet(t, 4)
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	steps := []store.Delivery{
+		delivery("d1", "queued", 100, 7, ""),
+		delivery("d1", "queued", 100, 7, ""), // a replay starts nothing new
+		delivery("d2", "in_progress", 100, 7, `,"runner_name":"bf-linux-quick-100-1"`),
+		delivery("d3", "completed", 100, 7, `,"conclusion":"success"`),
+		delivery("d3", "completed", 100, 7, `,"conclusion":"success"`),
+	}
+	for _, d := range steps {
+		if err := f.HandleJob(ctx, d); err != nil {
+			t.Fatalf("%s: %v", d.ID, err)
+		}
+	}
+	if len(gh.jit) != 1 || gh.jit[0] != "bf-linux-quick-100-1" || len(nm.dispatched) != 1 {
+		t.Errorf("JIT configs %v, dispatched %v; want one runner", gh.jit, nm.dispatched)
+	}
+	want := []string{"buildfleet/linux-quick pending running on bf-linux-quick-100-1", "buildfleet/linux-quick success build success"}
+	if fmt.Sprint(gh.statuses) != fmt.Sprint(want) {
+		t.Errorf("statuses %q, want %q", gh.statuses, want)
+	}
+	if len(gh.jit)+len(gh.statuses)+len(gh.deleted) != 3 {
+		t.Errorf("%d GitHub writes, want 3", len(gh.jit)+len(gh.statuses)+len(gh.deleted))
+	}
+	if len(nm.stopped) != 1 || nm.stopped[0] != "child-1" {
+		t.Errorf("stopped %v, want the child purged", nm.stopped)
+	}
+	r, _ := st.LatestRunner(ctx, 100)
+	if r.State != StateCompleted || r.Conclusion != "success" || r.NomadJobID != "child-1" {
+		t.Errorf("runner row %+v", r)
+	}
+}
+
+func TestForeignAndInFlightRuns(t *testing.T) {
+	ctx := context.Background()
+	t.Run("no request at all: ignored", func(t *testing.T) {
+		f, _, gh, nm := newTestFleet(t, 4)
+		if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 99, "")); err != nil {
+			t.Fatal(err)
+		}
+		if len(gh.jit)+len(gh.statuses)+len(nm.dispatched) != 0 {
+			t.Errorf("a foreign job got %v %v %v", gh.jit, gh.statuses, nm.dispatched)
+		}
+	})
+	t.Run("dispatch in flight: waits, then starts", func(t *testing.T) {
+		f, st, gh, _ := newTestFleet(t, 4)
+		ourRequest(t, st, "accepted", 0)
+		if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); !errors.Is(err, errPending) {
+			t.Fatalf("err = %v, want pending while the run id is unknown", err)
+		}
+		run := int64(7)
+		state := "dispatched"
+		if err := st.UpdateRequest(ctx, "r1", store.RequestFields{RunID: &run, State: &state}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil || len(gh.jit) != 1 {
+			t.Fatalf("err = %v, JIT configs %v; want one runner", err, gh.jit)
+		}
+	})
+}
+
+func TestFullPoolAndNomadDownWait(t *testing.T) {
+	ctx := context.Background()
+	f, st, gh, nm := newTestFleet(t, 1)
+	ourRequest(t, st, "dispatched", 7)
+	if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.HandleJob(ctx, delivery("d2", "queued", 101, 7, "")); !errors.Is(err, errPending) {
+		t.Fatalf("second job in a pool of 1: err = %v, want pending", err)
+	}
+	if err := f.HandleJob(ctx, delivery("d3", "completed", 100, 7, `,"conclusion":"failure"`)); err != nil {
+		t.Fatal(err)
+	}
+	nm.down = true
+	if err := f.HandleJob(ctx, delivery("d2", "queued", 101, 7, "")); !errors.Is(err, errPending) {
+		t.Fatalf("nomad down: err = %v, want pending", err)
+	}
+	if len(gh.jit) != 1 {
+		t.Errorf("JIT configs %v; none may be generated while Nomad is down", gh.jit)
+	}
+	nm.down = false
+	if err := f.HandleJob(ctx, delivery("d2", "queued", 101, 7, "")); err != nil || len(gh.jit) != 2 {
+		t.Fatalf("err = %v, JIT configs %v", err, gh.jit)
+	}
+	if last := gh.statuses[len(gh.statuses)-1]; last != "buildfleet/linux-quick failure build failure" {
+		t.Errorf("final status of the failed job = %q", last)
+	}
+}
