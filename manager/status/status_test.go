@@ -75,11 +75,11 @@ func newFixture(t *testing.T, fl status.Fleet) *fixture {
 		SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Tier: "quick", Label: "🔨 test-with-buildbots",
 		Actor: "triager", Role: "triage", State: trigger.StateChecking, CreatedAt: t0.Add(-90 * time.Second),
 	})
-	state, builders, runID, runURL := trigger.StateDispatched,
+	state, builders, runID, runURL, commentID := trigger.StateDispatched,
 		`[{"name":"ubuntu-quick","labels":["self-hosted","linux"]},{"name":"macos-refleak","labels":["self-hosted","macos"]}]`,
-		int64(777), "https://github.example/python/cpython/actions/runs/777"
+		int64(777), "https://github.example/python/cpython/actions/runs/777", int64(31337)
 	if err := st.UpdateRequest(ctx, f.good.ID, store.RequestFields{State: &state, Builders: &builders,
-		RunID: &runID, RunURL: &runURL}); err != nil {
+		RunID: &runID, RunURL: &runURL, CommentID: &commentID}); err != nil {
 		t.Fatal(err)
 	}
 	f.evil = create(t, st, store.Request{
@@ -163,6 +163,7 @@ func TestPages(t *testing.T) {
 			`<code id="sha">a1b2c3d4e5f60718293a4b5c6d7e8f9012345678</code>`,
 			`<span id="state" class="state state-dispatched">dispatched</span>`,
 			`href="https://github.example/python/cpython/actions/runs/777">run 777</a>`,
+			`href="https://github.example/python/cpython/pull/4242#issuecomment-31337">on the PR</a>`,
 			`🔨 test-with-buildbots`, `triager (triage)`,
 			// builder with its latest runner attempt, and every attempt below
 			`<td>bf-ubuntu-quick-9001-2 (attempt 2)</td><td>running</td>`,

@@ -29,6 +29,7 @@ type requestView struct {
 	State        string        `json:"state"`
 	Reason       string        `json:"reason"`
 	LabelRemoved bool          `json:"label_removed"`
+	CommentURL   string        `json:"comment_url,omitempty"`
 	RunID        int64         `json:"run_id,omitempty"`
 	RunURL       string        `json:"run_url,omitempty"`
 	SupersededBy string        `json:"superseded_by,omitempty"`
@@ -92,6 +93,9 @@ func (s *server) requestView(r store.Request) requestView {
 	}
 	if r.Repo != "" && r.PR > 0 {
 		v.PRURL = strings.TrimSuffix(s.webURL, "/") + "/" + r.Repo + "/pull/" + strconv.Itoa(r.PR)
+		if r.CommentID != 0 {
+			v.CommentURL = v.PRURL + "#issuecomment-" + strconv.FormatInt(r.CommentID, 10)
+		}
 	}
 	if r.Builders != "" {
 		if err := json.Unmarshal([]byte(r.Builders), &v.Builders); err != nil {
