@@ -16,7 +16,7 @@ STATICCHECK        := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 export BUILDFLEET_NOMAD := $(BUILDFLEET_CACHE)/nomad-$(NOMAD_VERSION)/nomad
 export BUILDFLEET_NPM_DIR := $(BUILDFLEET_CACHE)/npm
 
-.PHONY: build nomad fixtures tools packages lint test bench demo clean
+.PHONY: build nomad fixtures tools packages browser lint test bench demo clean
 
 ## build: the buildfleet and ghsim binaries in bin/
 build:
@@ -45,6 +45,12 @@ packages:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq shellcheck; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq shellcheck; fi; }
 
+## browser: Debian's chromium for the status page's browser tests, installed once
+browser:
+	@command -v chromium >/dev/null || { echo "make browser: installing chromium"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
 ## lint: gofmt, go vet, staticcheck
 lint: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -54,7 +60,7 @@ lint: tools
 
 ## test: lint, the shipped workflows against the example fleet, then every
 ## test with the race detector, Nomad included
-test: nomad fixtures packages lint
+test: nomad fixtures packages browser lint
 	go run ./cmd/buildfleet --config config/example.yaml lint workflows/*.yml
 	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 45m ./...
 

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -21,10 +22,12 @@ import (
 // ghsimBinary builds cmd/ghsim once per test process: the stand-in runner
 // that Nomad starts with a JIT config.
 var ghsimBinary = sync.OnceValues(func() (string, error) {
-	out, err := filepath.Abs("../tmp/ghsim")
+	dir, err := os.MkdirTemp("", "buildfleet-ghsim-")
 	if err != nil {
 		return "", err
 	}
+	ghsimDir = dir
+	out := filepath.Join(dir, "ghsim")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/ghsim")
 	cmd.Dir = ".."
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -32,6 +35,17 @@ var ghsimBinary = sync.OnceValues(func() (string, error) {
 	}
 	return out, nil
 })
+
+// ghsimDir holds the built ghsim; TestMain removes it.
+var ghsimDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if ghsimDir != "" {
+		os.RemoveAll(ghsimDir)
+	}
+	os.Exit(code)
+}
 
 type buildError struct {
 	out string

@@ -46,7 +46,7 @@ func testConfig(t *testing.T, githubURL, nomadAddr string) config.Config {
 	c.Nomad.Address = nomadAddr
 	c.Repositories = []config.Repository{{Name: "python/cpython"}}
 	c.Pools = []config.Pool{
-		{Name: "q", Platform: "linux-x86_64", Tier: "quick", Labels: []string{"self-hosted"}, Stable: true},
+		{Name: "q", Platform: "linux-x86_64", Tier: "quick", Labels: []string{"self-hosted", "quick"}, Stable: true},
 		{Name: "r", Platform: "linux-x86_64", Tier: "refleak", Labels: []string{"self-hosted", "refleak"}, Stable: true},
 	}
 	c.ApplyDefaults()

@@ -70,7 +70,7 @@ repositories:
   - name: demo/cpython
     workflow: quick-demo.yml
 pools:
-  - {name: linux-x86_64-quick, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick], stable: true, max_runners: 4}
+  - {name: linux-x86_64-quick, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, release], stable: true, max_runners: 4}
   - {name: linux-x86_64-debug, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, debug], stable: true, max_runners: 4}
   - {name: linux-x86_64-refleak, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true, max_runners: 2}
 nomad: {address: "http://127.0.0.1:$nport"}

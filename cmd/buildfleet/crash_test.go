@@ -74,7 +74,7 @@ github: {api_url: "`+gh.URL()+`/", token: t, webhook_secret: crash-secret}
 nomad: {address: "http://127.0.0.1:1"}
 repositories: [{name: python/cpython, workflow: quick-demo.yml}]
 pools:
-  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick], stable: true}
+  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, release], stable: true}
   - {name: r, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true}
 `), 0o600))
 			_, err = gh.AddHook("python/cpython", "http://"+addr+"/webhook", "crash-secret", []string{"pull_request"})

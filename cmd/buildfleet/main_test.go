@@ -66,7 +66,7 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 repositories:
   - name: python/cpython
 pools:
-  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted], stable: true}
+  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted, quick], stable: true}
   - {name: r, platform: linux-x86_64, tier: refleak, labels: [self-hosted, refleak], stable: true}
 `), 0o600)
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", addr, "--log-format", "json",

@@ -35,7 +35,7 @@ store: {path: `+filepath.Join(dir, "bf.db")+`}
 github: {api_url: "`+gh.URL()+`/", token: t, webhook_secret: s}
 repositories: [{name: python/cpython, workflow: quick-demo.yml}]
 pools:
-  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick], stable: true}
+  - {name: q, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, release], stable: true}
   - {name: r, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true}
 `), 0o600))
 	run := func(args ...string) (int, string) {
