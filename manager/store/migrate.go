@@ -72,6 +72,20 @@ var migrations = []string{
 		PRIMARY KEY (github_job_id, attempt)
 	);
 	CREATE INDEX runners_active ON runners(pool) WHERE state IN ('starting', 'dispatched', 'running');`,
+
+	// 4: what Nomad says of each runner (the fleet follows its event
+	// stream), when the webhook came and the dispatch went (manager
+	// overhead), whether "waiting for a host" was posted, which runner
+	// actually took the job; and small key-value state such as the last
+	// Nomad index handled, so that a restart resumes the stream.
+	`ALTER TABLE runners ADD COLUMN nomad_state  TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runners ADD COLUMN nomad_reason  TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runners ADD COLUMN received_at   INTEGER NOT NULL DEFAULT 0; -- queued webhook stored
+	ALTER TABLE runners ADD COLUMN dispatched_at INTEGER NOT NULL DEFAULT 0; -- Nomad dispatch issued
+	ALTER TABLE runners ADD COLUMN waiting       INTEGER NOT NULL DEFAULT 0; -- 1: "waiting for a host" posted
+	ALTER TABLE runners ADD COLUMN taken_by      TEXT NOT NULL DEFAULT '';  -- runner that took the job, if not ours
+	CREATE INDEX runners_state ON runners(state);
+	CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 }
 
 // SchemaVersion is the version Open migrates to.

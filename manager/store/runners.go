@@ -27,17 +27,33 @@ type Runner struct {
 	Reported    string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// NomadState and NomadReason are the last state Nomad reported for the
+	// runner's child (nomad.State) and why, e.g. a blocked placement.
+	NomadState  string
+	NomadReason string
+	// ReceivedAt is when the queued webhook was stored, DispatchedAt when
+	// the Nomad dispatch was issued (zero until then).
+	ReceivedAt   time.Time
+	DispatchedAt time.Time
+	// Waiting is set once "waiting for a host" was posted for the attempt.
+	Waiting bool
+	// TakenBy names the runner that took the job when it was not this
+	// attempt's own (another job's runner with the same labels).
+	TakenBy string
 }
 
 const runnerCols = `github_job_id, attempt, run_id, request_id, repo, pool, runner_name, runner_id,
-	nomad_job_id, html_url, state, conclusion, reported, created_at, updated_at`
+	nomad_job_id, html_url, state, conclusion, reported, created_at, updated_at,
+	nomad_state, nomad_reason, received_at, dispatched_at, waiting, taken_by`
 
 func scanRunner(sc interface{ Scan(...any) error }) (Runner, error) {
 	var r Runner
-	var created, updated int64
+	var created, updated, received, dispatched int64
 	err := sc.Scan(&r.GitHubJobID, &r.Attempt, &r.RunID, &r.RequestID, &r.Repo, &r.Pool, &r.RunnerName,
-		&r.RunnerID, &r.NomadJobID, &r.HTMLURL, &r.State, &r.Conclusion, &r.Reported, &created, &updated)
+		&r.RunnerID, &r.NomadJobID, &r.HTMLURL, &r.State, &r.Conclusion, &r.Reported, &created, &updated,
+		&r.NomadState, &r.NomadReason, &received, &dispatched, &r.Waiting, &r.TakenBy)
 	r.CreatedAt, r.UpdatedAt = time.Unix(0, created), time.Unix(0, updated)
+	r.ReceivedAt, r.DispatchedAt = unixOrZero(received), unixOrZero(dispatched)
 	return r, err
 }
 
@@ -48,10 +64,10 @@ func (s *Store) CreateRunner(ctx context.Context, r Runner) (Runner, error) {
 	now := time.Now().UnixNano()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runners
 		(github_job_id, attempt, run_id, request_id, repo, pool, runner_name, runner_id, nomad_job_id,
-		 html_url, state, conclusion, reported, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(github_job_id, attempt) DO NOTHING`,
+		 html_url, state, conclusion, reported, created_at, updated_at, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(github_job_id, attempt) DO NOTHING`,
 		r.GitHubJobID, r.Attempt, r.RunID, r.RequestID, r.Repo, r.Pool, r.RunnerName, r.RunnerID, r.NomadJobID,
-		r.HTMLURL, r.State, r.Conclusion, r.Reported, now, now)
+		r.HTMLURL, r.State, r.Conclusion, r.Reported, now, now, nanos(r.ReceivedAt))
 	if err != nil {
 		return Runner{}, fmt.Errorf("creating runner %s: %w", r.RunnerName, err)
 	}
@@ -130,6 +146,12 @@ type RunnerFields struct {
 	State      *string
 	Conclusion *string
 	Reported   *string
+	// Since migration 4.
+	NomadState   *string
+	NomadReason  *string
+	DispatchedAt *time.Time
+	Waiting      *bool
+	TakenBy      *string
 }
 
 // UpdateRunner writes the given fields of one runner attempt.
@@ -154,6 +176,21 @@ func (s *Store) UpdateRunner(ctx context.Context, jobID int64, attempt int, f Ru
 	}
 	if f.Reported != nil {
 		add("reported", *f.Reported)
+	}
+	if f.NomadState != nil {
+		add("nomad_state", *f.NomadState)
+	}
+	if f.NomadReason != nil {
+		add("nomad_reason", *f.NomadReason)
+	}
+	if f.DispatchedAt != nil {
+		add("dispatched_at", nanos(*f.DispatchedAt))
+	}
+	if f.Waiting != nil {
+		add("waiting", *f.Waiting)
+	}
+	if f.TakenBy != nil {
+		add("taken_by", *f.TakenBy)
 	}
 	add("updated_at", time.Now().UnixNano())
 	args = append(args, jobID, attempt)
