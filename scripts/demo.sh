@@ -120,19 +120,34 @@ for r in json.load(sys.stdin):
     print("      run %s %r: %s %s, sha input %s" % (r["id"], r.get("display_title"), r["status"], r.get("conclusion") or "", r.get("inputs", {}).get("sha")))
     for j in r.get("jobs", []):
         print("        job %-22s %-11s %-9s runner %s  %s" % (j["name"], j["status"], j.get("conclusion") or "", j.get("runner_name"), j.get("html_url")))'
-say "Nomad runner jobs:"
-curl -fsS "http://127.0.0.1:$nport/v1/jobs" | python3 -c '
+say "runners the manager placed on Nomad (one ephemeral JIT runner per job):"
+req=$(curl -fsS "http://127.0.0.1:$mport/api/v1/requests" | python3 -c '
 import json, sys
-for j in json.load(sys.stdin):
-    print("      %-55s %-8s %s" % (j["ID"], j["Status"], "parameterized" if j.get("ParameterizedJob") else ""))'
-say "results on the PR head $sha:"
+d = json.load(sys.stdin)
+reqs = d.get("requests", d) if isinstance(d, dict) else d
+acc = [r for r in reqs if r.get("state") not in ("refused",)]
+print(acc[0]["id"] if acc else "")')
+if [ -n "$req" ]; then
+  curl -fsS "http://127.0.0.1:$mport/api/v1/requests/$req" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for x in r.get("runners", []):
+    print("      %-32s pool %-22s nomad job %-58s %s %s" % (x["runner_name"], x["pool"], x.get("nomad_job_id", ""), x["state"], x.get("conclusion", "")))'
+fi
+say "results on the PR head $sha (latest per builder, as GitHub shows them):"
 curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/commits/$sha" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
+seen = set()
 for s in v.get("statuses", []):
-    print("      %-32s %-8s %s" % (s["context"], s["state"], s.get("description", "")))
-if not v.get("statuses") and not v.get("check_runs"):
-    print("      (none yet: reporting results lands with the fleet issue)")'
+    if s["context"] in seen:
+        continue
+    seen.add(s["context"])
+    print("      %-32s %-8s %-28s %s" % (s["context"], s["state"], s.get("description", ""), s.get("target_url", "")))
+for c in v.get("check_runs", []):
+    print("      %-32s %-8s %s" % (c["name"], c.get("conclusion") or c["status"], c.get("details_url", "")))
+if not seen and not v.get("check_runs"):
+    print("      (none yet)")'
 
 say "status page: http://127.0.0.1:$mport/  (metrics: /metrics, readiness: /readyz)"
 say "Nomad UI:    http://127.0.0.1:$nport/ui    ghsim: $ghsim_url/_ghsim/calls"
