@@ -91,6 +91,10 @@ type Repository struct {
 	Report string `mapstructure:"report" yaml:"report"`
 	// Comment says when to comment on the PR: on_schedule, on_finish, both, off.
 	Comment string `mapstructure:"comment" yaml:"comment"`
+	// ContextPrefix starts the name of each builder's result on the PR:
+	// <prefix><pool>, e.g. buildfleet/linux-quick (default "buildfleet/";
+	// "buildbot/" keeps the names a project already knows).
+	ContextPrefix string `mapstructure:"context_prefix" yaml:"context_prefix"`
 	// Triggers maps labels to tiers.
 	Triggers []Trigger `mapstructure:"triggers" yaml:"triggers"`
 }
@@ -187,6 +191,9 @@ func (c *Config) ApplyDefaults() {
 		if r.Comment == "" {
 			r.Comment = CommentBoth
 		}
+		if r.ContextPrefix == "" {
+			r.ContextPrefix = DefaultContextPrefix
+		}
 		if r.Triggers == nil {
 			r.Triggers = DefaultTriggers()
 		}
@@ -217,6 +224,9 @@ const (
 	CommentOnFinish   = "on_finish"
 	CommentBoth       = "both"
 	CommentOff        = "off"
+
+	// DefaultContextPrefix names results buildfleet/<pool>.
+	DefaultContextPrefix = "buildfleet/"
 )
 
 // Repository returns the configured repository named "owner/repo"

@@ -46,6 +46,9 @@ func TestValidate(t *testing.T) {
 		{"tier without stable pool", func(c *Config) { c.Pools[1].Stable = false }, "repositories[0].triggers[1].tier", "no stable pool"},
 		{"checks with token", func(c *Config) { c.Repositories[0].Report = ReportChecks }, "repositories[0].report", "needs github.app"},
 		{"bad comment", func(c *Config) { c.Repositories[0].Comment = "always" }, "repositories[0].comment", "must be on_schedule"},
+		{"control char in context prefix", func(c *Config) { c.Repositories[0].ContextPrefix = "bb\n/" }, "repositories[0].context_prefix", "control characters"},
+		{"long context prefix", func(c *Config) { c.Repositories[0].ContextPrefix = strings.Repeat("x", 65) }, "repositories[0].context_prefix", "at most 64"},
+		{"spaced context prefix", func(c *Config) { c.Repositories[0].ContextPrefix = " buildbot/" }, "repositories[0].context_prefix", "spaces"},
 		{"long label", func(c *Config) { c.Repositories[0].Triggers[0].Label = strings.Repeat("x", 51) }, "repositories[0].triggers[0].label", "at most 50"},
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"bad nomad url", func(c *Config) { c.Nomad.Address = "nomad:4646" }, "nomad.address", "http(s) URL"},
@@ -93,6 +96,9 @@ func unwrapAll(err error) []error {
 func TestApplyDefaults(t *testing.T) {
 	c := valid()
 	r := c.Repositories[0]
+	if r.ContextPrefix != DefaultContextPrefix {
+		t.Errorf("context_prefix defaults to %q, want %q", r.ContextPrefix, DefaultContextPrefix)
+	}
 	if r.Workflow != "buildbots.yml" || r.Report != ReportStatus || r.Comment != CommentBoth {
 		t.Errorf("repository defaults = %+v", r)
 	}

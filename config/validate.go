@@ -110,6 +110,9 @@ func (c *Config) Validate() error {
 		default:
 			bad(k+".comment", "must be on_schedule, on_finish, both or off, got %q", r.Comment)
 		}
+		if msg := checkContextPrefix(r.ContextPrefix); msg != "" {
+			bad(k+".context_prefix", "%s, got %q", msg, r.ContextPrefix)
+		}
 		if len(r.Triggers) == 0 {
 			bad(k+".triggers", "must not be empty")
 		}
@@ -233,4 +236,24 @@ func checkURL(bad func(string, string, ...any), key, s string) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad(key, "must be an http(s) URL, got %q", s)
 	}
+}
+
+// checkContextPrefix says what is wrong with a result-name prefix: the
+// name (prefix + pool) is a status context or check run name, shown in the
+// PR's checks list; it must be short, printable and on one line.
+func checkContextPrefix(p string) string {
+	switch {
+	case p == "":
+		return "must not be empty (default buildfleet/)"
+	case len(p) > 64:
+		return "must be at most 64 bytes"
+	case strings.TrimSpace(p) != p:
+		return "must not start or end with spaces"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return "must not hold control characters"
+		}
+	}
+	return ""
 }

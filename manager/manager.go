@@ -20,6 +20,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/fleet"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/report"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
 	"github.com/buildfleet/buildfleet/manager/webhook"
@@ -47,25 +48,29 @@ type Options struct {
 	// RecoverEvery is how often lost label events are looked for (default
 	// 5m; negative disables).
 	RecoverEvery time.Duration
+	// ReportLimits pace the result writes (default GitHub's 80 a minute
+	// and 500 an hour); tests shorten them.
+	ReportLimits []report.Limit
 }
 
 // Manager is a configured daemon.
 type Manager struct {
-	cfg   config.Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	opts  Options
-	store *store.Store
-	gh    *github.Client
-	nomad *nomad.Client
-	hook  *webhook.Handler
-	trig  *trigger.Trigger
-	fleet *fleet.Fleet
-	ln    net.Listener
-	srv   *http.Server
-	ready readiness
-	stops []stopFunc
-	once  sync.Once
+	cfg    config.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	opts   Options
+	store  *store.Store
+	gh     *github.Client
+	nomad  *nomad.Client
+	hook   *webhook.Handler
+	trig   *trigger.Trigger
+	fleet  *fleet.Fleet
+	report *report.Reporter
+	ln     net.Listener
+	srv    *http.Server
+	ready  readiness
+	stops  []stopFunc
+	once   sync.Once
 }
 
 type stopFunc struct {
@@ -118,8 +123,14 @@ func New(o Options) (m *Manager, err error) {
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job deliveries, the trigger
 	// pull_request ones.
+	// One report queue per GitHub credential: GitHub's secondary limit
+	// counts per token or installation.
+	m.report = report.New(report.Options{
+		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
+		Logger: m.log.With("component", "report"), Limits: o.ReportLimits,
+	})
 	m.fleet = fleet.New(fleet.Options{
-		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad,
+		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery,
 	})
 	m.hook, err = webhook.New(webhook.Options{
@@ -174,7 +185,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run} {
+	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(bg) }()
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/report"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -61,6 +62,11 @@ type GitHub interface {
 	CreateStatus(ctx context.Context, owner, repo, sha, state, targetURL, description, statusContext string) error
 }
 
+// Reporter is what the fleet needs from the report queue.
+type Reporter interface {
+	Report(ctx context.Context, res report.Result) error
+}
+
 // Nomad is what the fleet needs from Nomad.
 type Nomad interface {
 	// Ping is asked before a JIT config is generated: with Nomad down, a
@@ -72,8 +78,9 @@ type Nomad interface {
 }
 
 var (
-	_ GitHub = (*github.Client)(nil)
-	_ Nomad  = (*nomad.Client)(nil)
+	_ GitHub   = (*github.Client)(nil)
+	_ Nomad    = (*nomad.Client)(nil)
+	_ Reporter = (*report.Reporter)(nil)
 )
 
 // Options configure a Fleet.
@@ -82,7 +89,9 @@ type Options struct {
 	Store  *store.Store
 	GitHub GitHub
 	Nomad  Nomad
-	Logger *slog.Logger
+	// Reporter queues the results for GitHub; nil posts statuses directly.
+	Reporter Reporter
+	Logger   *slog.Logger
 	// RetryEvery is how often pending deliveries (full pools, failed
 	// steps) are retried (default 5s).
 	RetryEvery time.Duration
@@ -96,6 +105,7 @@ type Fleet struct {
 	st    *store.Store
 	gh    GitHub
 	nm    Nomad
+	rep   Reporter
 	log   *slog.Logger
 	retry time.Duration
 	now   func() time.Time
@@ -113,7 +123,7 @@ func New(o Options) *Fleet {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1)}
 }
 

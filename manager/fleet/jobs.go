@@ -10,6 +10,7 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/report"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
 )
@@ -72,12 +73,8 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 	pool := matchPool(f.cfg.Pools, j.Labels)
 	if pool == nil {
 		f.log.Warn("no pool serves a job's labels", "request", req.ID, "job", j.ID, "labels", j.Labels)
-		owner, repo := splitRepo(req.Repo)
 		desc := fmt.Sprintf("no pool serves labels %s", strings.Join(j.Labels, ", "))
-		if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, "error", j.HTMLURL, desc, "buildfleet/"+j.Name); err != nil {
-			return fmt.Errorf("%w: %w", errPending, err)
-		}
-		return nil
+		return f.publish(ctx, req, store.Runner{GitHubJobID: j.ID, Pool: j.Name, HTMLURL: j.HTMLURL}, "error", desc)
 	}
 	n, err := f.st.ActiveRunners(ctx, pool.Name, activeStates...)
 	if err != nil {
@@ -246,16 +243,38 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	return f.report(ctx, req, r, st, desc)
 }
 
-// report posts the builder's commit status on the PR head SHA the request
-// was made for (not the run's head_sha, which is the default branch's) and
-// remembers it, so that a replay does not post it again. Repositories set
-// to report=checks get statuses too until check runs are written.
+// report puts the builder's result on the PR head SHA the request was
+// made for (not the run's head_sha, which is the default branch's) and
+// remembers it, so that a replay does not report it again.
 func (f *Fleet) report(ctx context.Context, req store.Request, r store.Runner, state, desc string) error {
-	owner, repo := splitRepo(req.Repo)
-	if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, state, r.HTMLURL, desc, "buildfleet/"+r.Pool); err != nil {
-		return fmt.Errorf("%w: %w", errPending, err)
+	if err := f.publish(ctx, req, r, state, desc); err != nil {
+		return err
 	}
 	return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Reported: &state})
+}
+
+// publish hands a result to the reporter's durable queue (check run or
+// status, paced, coalesced; see the report package). Without a reporter
+// (unit tests) it posts the status itself.
+func (f *Fleet) publish(ctx context.Context, req store.Request, r store.Runner, state, desc string) error {
+	if f.rep == nil {
+		owner, repo := splitRepo(req.Repo)
+		if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, state, r.HTMLURL, desc, "buildfleet/"+r.Pool); err != nil {
+			return fmt.Errorf("%w: %w", errPending, err)
+		}
+		return nil
+	}
+	res := report.Result{Request: report.RequestOf(req), Pool: r.Pool, JobID: r.GitHubJobID, HTMLURL: r.HTMLURL,
+		Host: r.RunnerName, State: state, Description: desc, Conclusion: r.Conclusion}
+	if state == "pending" && strings.HasPrefix(desc, "running on ") {
+		res.StartedAt = f.now() // a runner took the job: in progress
+	} else if state != "pending" {
+		res.CompletedAt = f.now()
+	}
+	if err := f.rep.Report(ctx, res); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	return nil
 }
 
 // inFlightWait bounds how long a job of an unknown run waits for a

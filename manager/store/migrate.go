@@ -86,6 +86,33 @@ var migrations = []string{
 	ALTER TABLE runners ADD COLUMN taken_by      TEXT NOT NULL DEFAULT '';  -- runner that took the job, if not ours
 	CREATE INDEX runners_state ON runners(state);
 	CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+
+	// 5: the report queue: the latest result of each (request, context)
+	// to write to GitHub, and what was written. seq grows at every
+	// enqueue; a row is pending while seq > written_seq, so superseded
+	// updates coalesce into one row and a restart sends what is still
+	// pending. See the report package.
+	`CREATE TABLE reports (
+		request_id  TEXT NOT NULL,
+		context     TEXT NOT NULL,              -- status context / check run name; "summary" for the comment
+		kind        TEXT NOT NULL,              -- status, check, comment
+		repo        TEXT NOT NULL,
+		sha         TEXT NOT NULL,
+		state       TEXT NOT NULL DEFAULT '',   -- pending, success, failure, error
+		payload     BLOB NOT NULL,              -- the latest result (JSON, the report package's)
+		seq         INTEGER NOT NULL,
+		written_seq INTEGER NOT NULL DEFAULT 0,
+		queued_seq  INTEGER NOT NULL,           -- seq at which it last became pending: queue order
+		remote_id   INTEGER NOT NULL DEFAULT 0, -- check run or comment id
+		tries       INTEGER NOT NULL DEFAULT 0, -- creations tried: >0 with remote_id 0 means it may exist
+		writes      INTEGER NOT NULL DEFAULT 0, -- GitHub writes made for this row
+		error       TEXT NOT NULL DEFAULT '',   -- why GitHub refused the last write, if it did
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		PRIMARY KEY (request_id, context)
+	);
+	CREATE INDEX reports_seq ON reports(seq);
+	CREATE INDEX reports_pending ON reports(queued_seq) WHERE seq > written_seq;`,
 }
 
 // SchemaVersion is the version Open migrates to.

@@ -1,0 +1,41 @@
+package report
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	writes     *prometheus.CounterVec
+	perRequest prometheus.Histogram
+	depth      prometheus.Gauge
+	coalesced  prometheus.Counter
+	failed     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	f := promauto.With(reg) // a nil registerer registers nothing
+	return metrics{
+		writes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "buildfleet_report_writes_total",
+			Help: "GitHub writes sent for results, by kind (status, check_create, check_update, comment_create, comment_edit).",
+		}, []string{"kind"}),
+		perRequest: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "buildfleet_report_writes_per_request",
+			Help:    "GitHub writes a request's results took, observed when its last result is written.",
+			Buckets: []float64{1, 2, 3, 5, 8, 13, 21, 34, 55},
+		}),
+		depth: f.NewGauge(prometheus.GaugeOpts{
+			Name: "buildfleet_report_queue_depth",
+			Help: "Results waiting to be written to GitHub.",
+		}),
+		coalesced: f.NewCounter(prometheus.CounterOpts{
+			Name: "buildfleet_report_coalesced_total",
+			Help: "Results replaced by a newer one of the same builder before they were written.",
+		}),
+		failed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "buildfleet_report_failed_writes_total",
+			Help: "Result writes that failed, by outcome (retried: rate limit, 5xx, network; dropped: GitHub refused them for good).",
+		}, []string{"outcome"}),
+	}
+}
