@@ -18,6 +18,7 @@ type Client struct {
 	api    *api.Client
 	ns     string
 	logger *slog.Logger
+	hosts  hostsCache
 }
 
 // New builds a client; it does not contact Nomad.
