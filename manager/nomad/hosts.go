@@ -29,10 +29,10 @@ type Host struct {
 // attributes and meta a pool is matched on, so each node is read once per
 // hostsTTL at most, however often the status page is loaded.
 type hostsCache struct {
-	mu      sync.Mutex
-	at      time.Time
-	nodes   []*api.Node
-	allocs  map[string][]*api.Allocation
+	mu     sync.Mutex
+	at     time.Time
+	nodes  []*api.Node
+	allocs map[string][]*api.Allocation
 }
 
 const hostsTTL = 15 * time.Second
