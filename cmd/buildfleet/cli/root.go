@@ -55,7 +55,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVarP(&a.configFile, "config", "c", "", "config file (YAML); also BUILDFLEET_CONFIG")
 	a.bindFlag(root.PersistentFlags(), "log.format", "log-format", "", "log format: text or json")
 	a.bindFlag(root.PersistentFlags(), "log.level", "log-level", "", "log level: debug, info, warn, error")
-	root.AddCommand(a.serveCmd(), a.triggerCmd(), a.versionCmd(), a.configCmd(), a.donorCmd(), a.lintCmd(), a.nomadCmd())
+	root.AddCommand(a.serveCmd(), a.triggerCmd(), a.statusCmd(), a.versionCmd(), a.configCmd(), a.donorCmd(), a.lintCmd(), a.nomadCmd())
 	return root
 }
 

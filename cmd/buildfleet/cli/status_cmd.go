@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// statusCmd prints what the manager is doing, from its JSON API: the
+// recent requests, or one request with its builders' runners.
+func (a *app) statusCmd() *cobra.Command {
+	var base string
+	cmd := &cobra.Command{
+		Use:   "status [REQUEST_ID]",
+		Short: "Show recent build requests, or one request with its runners",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if base == "" {
+				c, err := a.load(true)
+				if err != nil {
+					return err
+				}
+				base = "http://" + c.Listen
+			}
+			u, err := url.Parse(strings.TrimSuffix(base, "/"))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &exitError{code: 2, msg: fmt.Sprintf("--url must be an http(s) URL, got %q", base)}
+			}
+			if len(args) == 1 {
+				if !requestIDRE.MatchString(args[0]) {
+					return &exitError{code: 2, msg: fmt.Sprintf("%q is not a request id (16 hex digits)", args[0])}
+				}
+				return a.showRequest(cmd.Context(), u.String(), args[0])
+			}
+			return a.listRequests(cmd.Context(), u.String())
+		},
+	}
+	cmd.Flags().StringVar(&base, "url", "", "manager URL (default: http://<listen> from the config)")
+	return cmd
+}
+
+var requestIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+type apiRunner struct {
+	Pool       string `json:"pool"`
+	JobID      int64  `json:"job_id"`
+	Attempt    int    `json:"attempt"`
+	RunnerName string `json:"runner_name"`
+	NomadJobID string `json:"nomad_job_id"`
+	JobURL     string `json:"job_url"`
+	State      string `json:"state"`
+	Conclusion string `json:"conclusion"`
+}
+
+type apiRequest struct {
+	ID        string      `json:"id"`
+	Repo      string      `json:"repo"`
+	PR        int         `json:"pr"`
+	SHA       string      `json:"sha"`
+	Tier      string      `json:"tier"`
+	Actor     string      `json:"actor"`
+	State     string      `json:"state"`
+	Reason    string      `json:"reason"`
+	RunURL    string      `json:"run_url"`
+	CreatedAt time.Time   `json:"created_at"`
+	Runners   []apiRunner `json:"runners"`
+}
+
+func getJSON(ctx context.Context, u string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the manager: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return &exitError{code: 1, msg: "no such request"}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("manager answered %s", resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v); err != nil {
+		return fmt.Errorf("reading the manager's answer: %w", err)
+	}
+	return nil
+}
+
+func (a *app) listRequests(ctx context.Context, base string) error {
+	var body struct {
+		Requests []apiRequest `json:"requests"`
+	}
+	if err := getJSON(ctx, base+"/api/v1/requests", &body); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REQUEST\tREPO\tPR\tSHA\tTIER\tACTOR\tSTATE\tAGE")
+	for _, r := range body.Requests {
+		fmt.Fprintf(tw, "%s\t%s\t#%d\t%.10s\t%s\t%s\t%s\t%s\n", r.ID, r.Repo, r.PR, r.SHA, r.Tier, r.Actor, r.State, age(r.CreatedAt))
+	}
+	return tw.Flush()
+}
+
+func (a *app) showRequest(ctx context.Context, base, id string) error {
+	var r apiRequest
+	if err := getJSON(ctx, base+"/api/v1/requests/"+id, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "request %s: %s PR #%d at %s, tier %s, by %s: %s", r.ID, r.Repo, r.PR, r.SHA, r.Tier, r.Actor, r.State)
+	if r.Reason != "" {
+		fmt.Fprintf(a.stdout, " (%s)", r.Reason)
+	}
+	fmt.Fprintln(a.stdout)
+	if r.RunURL != "" {
+		fmt.Fprintln(a.stdout, "run:", r.RunURL)
+	}
+	if len(r.Runners) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tJOB\tATTEMPT\tRUNNER\tSTATE\tRESULT\tLOG")
+	for _, x := range r.Runners {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", x.Pool, x.JobID, x.Attempt, x.RunnerName, x.State, x.Conclusion, x.JobURL)
+	}
+	return tw.Flush()
+}
+
+func age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String()
+}
