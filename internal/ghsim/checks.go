@@ -101,6 +101,9 @@ func (b *checkRunBody) apply(c *checkRun, now time.Time) string {
 }
 
 func (s *Server) handleCreateCheckRun(w http.ResponseWriter, r *http.Request) {
+	if !s.mayWriteChecks(w, r) {
+		return
+	}
 	var b checkRunBody
 	if !decodeBody(w, r, &b) {
 		return
@@ -141,6 +144,9 @@ func (s *Server) lookupCheckRun(w http.ResponseWriter, r *http.Request) (*checkR
 }
 
 func (s *Server) handleUpdateCheckRun(w http.ResponseWriter, r *http.Request) {
+	if !s.mayWriteChecks(w, r) {
+		return
+	}
 	var b checkRunBody
 	if !decodeBody(w, r, &b) {
 		return

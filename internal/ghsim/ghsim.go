@@ -34,6 +34,17 @@ type Options struct {
 	DefaultLogin string
 	// RateLimit is the primary rate limit per token and hour (default 5000).
 	RateLimit int
+	// SecondaryLimits, when set, enforce GitHub's secondary limit on
+	// content-creating requests (POST, PATCH, PUT, DELETE) per token: a
+	// request that would make more than N in any span of Per is answered
+	// 403 "secondary rate limit" with Retry-After (GitHub: 80 a minute,
+	// 500 an hour; tests scale them down).
+	SecondaryLimits []SecondaryLimit
+	// AppID, when set, enables App installation tokens:
+	// POST /app/installations/{id}/access_tokens with an RS256 JWT whose iss
+	// is AppID issues a token; check runs can then only be written with
+	// such a token, as on GitHub.
+	AppID int64
 	// MaxDispatchInputs caps workflow_dispatch inputs (default 25, as in
 	// GitHub's OpenAPI description; older GitHub allowed 10).
 	MaxDispatchInputs int

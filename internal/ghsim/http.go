@@ -83,6 +83,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		resource = "search"
 	}
 	rl := s.spend(r, resource)
+	if wait := s.secondaryWait(r); wait > 0 {
+		call.Fault = "secondary_limit"
+		writeSecondary(sw, rl, wait)
+		return
+	}
 	if f := s.faults.match(r.Method, r.URL.Path); f != nil {
 		call.Fault = f.Kind
 		if f.apply(sw, r, rl, s.opts.Now()) {
@@ -114,6 +119,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 	if tok == "" {
 		writeError(w, http.StatusUnauthorized, "Bad credentials")
 		return "", false
+	}
+	s.mu.Lock()
+	app := s.st.appTokens[tok]
+	s.mu.Unlock()
+	if app {
+		return appLogin, true
 	}
 	if len(s.opts.Tokens) == 0 {
 		return s.opts.DefaultLogin, true

@@ -10,6 +10,7 @@ func (s *Server) routes() {
 	m := s.mux
 	const rp = "/repos/{owner}/{repo}"
 	m.HandleFunc("GET /rate_limit", s.handleRateLimit)
+	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.handleInstallationToken)
 	m.HandleFunc("GET /search/issues", s.handleSearchIssues)
 	m.HandleFunc("GET "+rp, s.handleGetRepo)
 	m.HandleFunc("GET "+rp+"/collaborators/{username}/permission", s.handleCollaboratorPermission)

@@ -22,6 +22,10 @@ type state struct {
 	comments  map[int64]*comment
 	checkRuns map[int64]*checkRun
 	buckets   map[string]*bucket
+	// writes are the content-creating requests per Authorization header,
+	// for the secondary limit; appTokens are installation tokens issued.
+	writes    map[string][]time.Time
+	appTokens map[string]bool
 }
 
 func newState() *state {
