@@ -24,7 +24,7 @@ const (
 // harness is ghsim with a repository, people and an open fork PR, plus a
 // manager whose webhook ghsim calls.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	gh   *ghsim.Server
 	cfg  config.Config
 	m    *Manager
@@ -33,14 +33,16 @@ type harness struct {
 	sha  string
 	// recoverEvery is the manager's RecoverEvery (default: off).
 	recoverEvery time.Duration
+	// waitingAfter is the manager's WaitingAfter (default 2m).
+	waitingAfter time.Duration
 }
 
-func startGHSim(t *testing.T) (*ghsim.Server, int, string) {
+func startGHSim(t testing.TB) (*ghsim.Server, int, string) {
 	t.Helper()
 	return startGHSimWith(t, ghsim.Options{})
 }
 
-func startGHSimWith(t *testing.T, o ghsim.Options) (*ghsim.Server, int, string) {
+func startGHSimWith(t testing.TB, o ghsim.Options) (*ghsim.Server, int, string) {
 	t.Helper()
 	gh := ghsim.New(o)
 	if _, err := gh.Start("127.0.0.1:0"); err != nil {
@@ -68,7 +70,7 @@ func startGHSimWith(t *testing.T, o ghsim.Options) (*ghsim.Server, int, string) 
 	return gh, n, sha
 }
 
-func e2eConfig(t *testing.T, ghURL string) config.Config {
+func e2eConfig(t testing.TB, ghURL string) config.Config {
 	c := config.Default()
 	c.Listen = "127.0.0.1:0"
 	c.PublicURL = "http://buildfleet.test"
@@ -107,7 +109,8 @@ func newHarnessWith(t *testing.T, o ghsim.Options, recoverEvery time.Duration) *
 func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
-	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery})
+	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
+		WaitingAfter: h.waitingAfter})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -203,7 +206,7 @@ func (h *harness) calls(method, pathPart string) int {
 }
 
 // eventually polls cond until it holds or 20s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

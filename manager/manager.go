@@ -48,6 +48,9 @@ type Options struct {
 	// RecoverEvery is how often lost label events are looked for (default
 	// 5m; negative disables).
 	RecoverEvery time.Duration
+	// WaitingAfter is how long a runner may wait for a host before its
+	// job says "waiting for a host" (default 2m).
+	WaitingAfter time.Duration
 	// ReportLimits pace the result writes (default GitHub's 80 a minute
 	// and 500 an hour); tests shorten them.
 	ReportLimits []report.Limit
@@ -113,6 +116,7 @@ func New(o Options) (m *Manager, err error) {
 	if m.nomad, err = nomad.New(o.Config.Nomad); err != nil {
 		return nil, err
 	}
+	m.nomad.SetLogger(m.log.With("component", "nomad"))
 	m.registerMetrics()
 
 	m.trig = trigger.New(trigger.Options{
@@ -132,6 +136,7 @@ func New(o Options) (m *Manager, err error) {
 	m.fleet = fleet.New(fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery,
+		WaitingAfter: o.WaitingAfter,
 	})
 	m.hook, err = webhook.New(webhook.Options{
 		Secret:     []byte(o.Config.GitHub.WebhookSecret.Reveal()),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/buildfleet/buildfleet/config"
 )
@@ -24,6 +25,8 @@ type jobEvent struct {
 	Repository struct {
 		FullName string `json:"full_name"`
 	} `json:"repository"`
+	// receivedAt is when the delivery was stored (manager overhead).
+	receivedAt time.Time
 }
 
 // parseJob decodes a workflow_job payload. Errors are permanent: a

@@ -60,6 +60,8 @@ type GitHub interface {
 	GenerateJITConfig(ctx context.Context, owner, repo, name string, runnerGroupID int64, labels []string) (int64, config.Secret, error)
 	DeleteRunner(ctx context.Context, owner, repo string, runnerID int64) error
 	CreateStatus(ctx context.Context, owner, repo, sha, state, targetURL, description, statusContext string) error
+	// ListRunners finds registrations left by dead runners (orphans).
+	ListRunners(ctx context.Context, owner, repo string) ([]github.SelfHostedRunner, error)
 }
 
 // Reporter is what the fleet needs from the report queue.
@@ -75,6 +77,12 @@ type Nomad interface {
 	DispatchRunner(ctx context.Context, pool config.Pool, r nomad.Runner) (string, error)
 	StopRunner(ctx context.Context, dispatchedJobID string) error
 	DeleteRunnerSecret(ctx context.Context, pool config.Pool, runnerName string) error
+	// Watch follows the runners' states (see follow).
+	Watch(ctx context.Context, fromIndex uint64) <-chan nomad.Update
+	// BlockedReason says why a child waits for a host.
+	BlockedReason(ctx context.Context, id string) (string, error)
+	// LiveRunners lists the children not finished, for the orphan sweep.
+	LiveRunners(ctx context.Context) ([]nomad.LiveRunner, error)
 }
 
 var (
@@ -95,6 +103,12 @@ type Options struct {
 	// RetryEvery is how often pending deliveries (full pools, failed
 	// steps) are retried (default 5s).
 	RetryEvery time.Duration
+	// WaitingAfter is how long a runner may wait for a host before the
+	// job's status says "waiting for a host: <Nomad's reason>" (default 2m).
+	WaitingAfter time.Duration
+	// OrphansEvery is how often runner registrations and Nomad children
+	// that no attempt accounts for are removed (default 1m; also at start).
+	OrphansEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -110,6 +124,12 @@ type Fleet struct {
 	retry time.Duration
 	now   func() time.Time
 	wake  chan struct{}
+
+	waitingAfter time.Duration
+	orphansEvery time.Duration
+	index        uint64 // highest Nomad index handled
+	// changed is set when runners changed since the last orphan sweep.
+	changed bool
 }
 
 // New builds a Fleet.
@@ -123,8 +143,15 @@ func New(o Options) *Fleet {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.WaitingAfter <= 0 {
+		o.WaitingAfter = 2 * time.Minute
+	}
+	if o.OrphansEvery <= 0 {
+		o.OrphansEvery = time.Minute
+	}
 	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, log: o.Logger,
-		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1)}
+		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
+		waitingAfter: o.WaitingAfter, orphansEvery: o.OrphansEvery}
 }
 
 // Wake asks the loop to look at the store now (new deliveries).
@@ -135,18 +162,41 @@ func (f *Fleet) Wake() {
 	}
 }
 
-// Run handles workflow_job deliveries until ctx ends: at start (what a
-// crash left), on Wake and every RetryEvery.
+// Run handles workflow_job and workflow_run deliveries and follows Nomad
+// until ctx ends: deliveries at start (what a crash left), on Wake and
+// every RetryEvery; Nomad's runner updates as they come (from the index
+// handled before a restart); orphans at start and every OrphansEvery.
 func (f *Fleet) Run(ctx context.Context) {
 	retry := time.NewTicker(f.retry)
 	defer retry.Stop()
+	orphans := time.NewTicker(f.orphansEvery)
+	defer orphans.Stop()
+	f.index = f.watchFrom(ctx)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	updates := f.nm.Watch(wctx, f.index)
+	if open, err := f.st.RunnersInState(ctx, activeStates...); err != nil || len(open) > 0 {
+		f.changed = true // a crash may have left registrations or children
+	}
+	f.orphans(ctx)
 	for {
 		f.pass(ctx)
+		f.sweep(ctx)
+	wait:
 		select {
 		case <-ctx.Done():
 			return
+		case u, ok := <-updates:
+			if !ok {
+				updates = nil // ctx ended
+			} else {
+				f.follow(ctx, u)
+			}
+			goto wait
 		case <-f.wake:
 		case <-retry.C:
+		case <-orphans.C:
+			f.orphans(ctx)
 		}
 	}
 }
@@ -156,8 +206,7 @@ func (f *Fleet) Run(ctx context.Context) {
 var errPending = errors.New("pending")
 
 // pass handles the unprocessed workflow_job and workflow_run deliveries,
-// oldest first. workflow_run is taken only to mark it: cancelled runs are
-// followed through their jobs' completed events for now.
+// oldest first (a cancelled run stops its pending runners).
 func (f *Fleet) pass(ctx context.Context) {
 	ds, err := f.st.Unprocessed(ctx, 200, "workflow_job", "workflow_run")
 	if err != nil {
@@ -169,8 +218,11 @@ func (f *Fleet) pass(ctx context.Context) {
 			return
 		}
 		var herr error
-		if d.Event == "workflow_job" {
+		switch d.Event {
+		case "workflow_job":
 			herr = f.HandleJob(ctx, d)
+		case "workflow_run":
+			herr = f.HandleRun(ctx, d)
 		}
 		if errors.Is(herr, errPending) {
 			continue

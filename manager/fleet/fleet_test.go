@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -20,6 +21,8 @@ type fakeGitHub struct {
 	jit      []string // runner names
 	statuses []string // "context state description"
 	deleted  []int64
+
+	registered []github.SelfHostedRunner
 }
 
 func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _, _, name string, _ int64, _ []string) (int64, config.Secret, error) {
@@ -48,6 +51,11 @@ type fakeNomad struct {
 	down       bool
 	dispatched []nomad.Runner
 	stopped    []string
+
+	secretsDeleted []string
+	updates        chan nomad.Update
+	blocked        string
+	live           []nomad.LiveRunner
 }
 
 func (n *fakeNomad) Ping(context.Context) error {
@@ -70,7 +78,22 @@ func (n *fakeNomad) StopRunner(_ context.Context, id string) error {
 	return nil
 }
 
-func (n *fakeNomad) DeleteRunnerSecret(context.Context, config.Pool, string) error { return nil }
+func (n *fakeNomad) DeleteRunnerSecret(_ context.Context, _ config.Pool, name string) error {
+	n.secretsDeleted = append(n.secretsDeleted, name)
+	return nil
+}
+
+func (n *fakeNomad) Watch(context.Context, uint64) <-chan nomad.Update { return n.updates }
+
+func (n *fakeNomad) BlockedReason(context.Context, string) (string, error) { return n.blocked, nil }
+
+func (n *fakeNomad) LiveRunners(context.Context) ([]nomad.LiveRunner, error) { return n.live, nil }
+
+func (g *fakeGitHub) ListRunners(context.Context, string, string) ([]github.SelfHostedRunner, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.registered, nil
+}
 
 var labels = []string{"self-hosted", "linux", "x86_64", "quick"}
 

@@ -22,6 +22,7 @@ func (f *Fleet) HandleJob(ctx context.Context, d store.Delivery) error {
 	if err != nil {
 		return err
 	}
+	e.receivedAt = d.ReceivedAt
 	req, err := f.st.RequestByRun(ctx, e.WorkflowJob.RunID)
 	if errors.Is(err, store.ErrNotFound) && f.dispatchInFlight(ctx, d) {
 		// GitHub queues a run's jobs as it answers the dispatch: the queued
@@ -87,6 +88,7 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 	r, err := f.st.CreateRunner(ctx, store.Runner{
 		GitHubJobID: j.ID, Attempt: attempt, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo,
 		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, attempt), HTMLURL: j.HTMLURL, State: StateStarting,
+		ReceivedAt: e.receivedAt,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
@@ -128,8 +130,9 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	if err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
-	state := StateDispatched
-	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{NomadJobID: &child, State: &state}); err != nil {
+	state, at := StateDispatched, f.now()
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{
+		NomadJobID: &child, State: &state, DispatchedAt: &at}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	f.log.Info("runner dispatched", "request", req.ID, "job", r.GitHubJobID, "attempt", r.Attempt,
@@ -173,25 +176,37 @@ func (f *Fleet) inProgress(ctx context.Context, req store.Request, e jobEvent) e
 	if r.State == StateCompleted {
 		return nil // a late or replayed event
 	}
+	name := r.RunnerName
+	if rn := e.WorkflowJob.RunnerName; rn != nil && *rn != "" {
+		name = *rn
+	}
+	if name != r.RunnerName {
+		if r, err = f.takenBy(ctx, r, name); err != nil {
+			return err
+		}
+	}
 	state, url := StateRunning, e.WorkflowJob.HTMLURL
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, HTMLURL: &url}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	r.HTMLURL = url
 	pool := f.pool(r.Pool)
-	if pool != nil {
+	if pool != nil && r.TakenBy == "" {
 		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
 			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
 		}
 	}
-	if r.Reported != "" {
+	if r.Reported != "" && !r.Waiting {
 		return nil
 	}
-	name := r.RunnerName
-	if rn := e.WorkflowJob.RunnerName; rn != nil && *rn != "" {
-		name = *rn
+	if err := f.report(ctx, req, r, "pending", "running on "+name); err != nil {
+		return err
 	}
-	return f.report(ctx, req, r, "pending", "running on "+name)
+	if r.Waiting {
+		no := false
+		return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Waiting: &no})
+	}
+	return nil
 }
 
 // completed records the job's conclusion, reports it, and cleans up the
@@ -229,7 +244,15 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	}
 	r.HTMLURL = j.HTMLURL
 	pool := f.pool(r.Pool)
-	if r.NomadJobID != "" {
+	switch {
+	case r.TakenBy != "":
+		// Another job's runner ran it; this attempt's own runner may be
+		// running that other job now. The orphan sweep stops it once it is
+		// neither busy nor accounted for.
+	case r.State == StateStarting || r.State == StateDispatched:
+		// Cancelled (or completed elsewhere) while the runner was pending.
+		f.release(ctx, r)
+	case r.NomadJobID != "":
 		if err := f.nm.StopRunner(ctx, r.NomadJobID); err != nil {
 			f.log.Warn("stopping runner job", "nomad_job", r.NomadJobID, "err", err)
 		}
