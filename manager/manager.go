@@ -123,6 +123,7 @@ func New(o Options) (m *Manager, err error) {
 		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
 		Logger:     m.log.With("component", "trigger"),
 		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
+		OnDispatched: func() { m.fleet.Wake() },
 	})
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job deliveries, the trigger

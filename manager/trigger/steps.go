@@ -169,6 +169,9 @@ func (t *Trigger) dispatched(ctx context.Context, r *store.Request, runID int64,
 		return transient(err)
 	}
 	r.State, r.RunID, r.RunURL = st, runID, url
+	if t.onDisp != nil {
+		t.onDisp()
+	}
 	t.requests.WithLabelValues("dispatched").Inc()
 	t.log.Info("workflow dispatched", "request", r.ID, "run", runID, "sha", r.SHA, "tier", r.Tier)
 	return nil

@@ -66,6 +66,10 @@ type Options struct {
 	RecoverEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnDispatched, when set, is called once a request's run id is stored:
+	// the fleet waits for it before starting runners for the run's jobs,
+	// whose queued webhooks often come first.
+	OnDispatched func()
 }
 
 // Trigger handles pull_request deliveries and operator requests.
@@ -79,6 +83,7 @@ type Trigger struct {
 	retry   time.Duration
 	recov   time.Duration
 	wake    chan struct{}
+	onDisp  func()
 
 	mu       sync.Mutex
 	roles    map[string]cachedRole
@@ -117,6 +122,7 @@ func New(o Options) *Trigger {
 		cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, now: o.Now,
 		roleTTL: o.RoleTTL, retry: o.RetryEvery, recov: o.RecoverEvery,
 		wake:     make(chan struct{}, 1),
+		onDisp:   o.OnDispatched,
 		roles:    map[string]cachedRole{},
 		branches: map[string]string{},
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
