@@ -12,15 +12,33 @@
 //	   ├─ pool at max_runners ──▶ delivery left pending, retried next pass
 //	   └─▶ starting ──Nomad up? JIT config──▶ (runner_id stored) ──Nomad dispatch──▶ dispatched
 //	          └─ JIT config or dispatch failed ──▶ failed; next pass: attempt+1
+//	dispatched, as Nomad's event stream says (Nomad state recorded on the row):
+//	   pending/blocked ─longer than WaitingAfter─▶ status pending "waiting for a host: <Nomad's reason>" (once)
+//	   placed ──▶ running ──▶ JIT variable deleted (the template has rendered it)
+//	   failed/lost/stopped while the job is still queued ──▶ failed: registration,
+//	      variable and child removed; attempt+1 with a new JIT config; after
+//	      maxAttempts status error "the fleet could not start a runner: <reason>"
 //	workflow_job.in_progress ──▶ running        status pending "running on <runner>"
 //	workflow_job.completed   ──▶ completed      status success / failure / error "cancelled"
-//	                              (Nomad child stopped and purged, JIT variable deleted)
+//	                              (Nomad child stopped and purged, JIT variable deleted;
+//	                               a runner still pending also loses its registration)
+//	workflow_run.completed (cancelled) ──▶ every pending runner of the run released
+//
+// The loop resumes the Nomad stream from the last index it handled (kept
+// in the store). Nomad unreachable: deliveries stay unprocessed (no JIT
+// config is asked for) and the watch reconnects with backoff. Orphans —
+// bf- registrations offline and unaccounted for, Nomad children of our
+// pools without an active attempt — are removed at start and after
+// changes.
 //
 // Pools' label sets must not include one another: GitHub gives a job to
-// any online runner that has all its labels, so a runner started for a
-// superset pool can take a subset pool's job and leave its own job with no
-// runner (not handled yet: the follow-up is to notice a job picked by
-// another job's runner and start a replacement).
+// any online runner that has all its labels. Jobs of one pool can still
+// swap runners. When job A's in_progress names the runner started for job
+// B, A's row records it (taken_by), B's attempt becomes failed ("its runner
+// took job A") and B gets a new attempt (it counts towards B's attempts);
+// A's own runner is left running: it takes B or another job, and the
+// orphan sweep stops it if it is idle and unaccounted for (never while
+// GitHub says it is busy). See takenBy.
 //
 // Writes to GitHub per builder in steady state: the JIT config, the
 // in-progress status and the final status (no "queued" status).
