@@ -152,7 +152,7 @@ func TestFailedAllocationGetsASecondRunner(t *testing.T) {
 	if len(rs) != 2 {
 		t.Fatalf("runner rows %+v, want 2 attempts", rs)
 	}
-	if r := rs[0]; r.Attempt != 1 || r.State != "failed" || r.NomadState != "failed" || r.NomadReason == "" {
+	if r := rs[0]; r.Attempt != 1 || r.State != "replaced" || r.NomadState != "failed" || r.NomadReason == "" {
 		t.Errorf("attempt 1 %+v, want failed with Nomad's reason", r)
 	}
 	if r := rs[1]; r.Attempt != 2 || r.State != "completed" || r.Conclusion != "success" || r.RunnerName == rs[0].RunnerName {
@@ -252,6 +252,11 @@ func TestNoEligibleHostWaitsThenPlaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctxName := "buildfleet/" + pools[0].Name
+	defer func() {
+		if t.Failed() {
+			t.Logf("runner rows: %+v\nstatuses: %+v", h.runnerRows(), h.statuses(h.sha))
+		}
+	}()
 	var waiting ghStatus
 	eventually(t, "waiting for a host", func() bool {
 		for _, s := range h.statuses(h.sha) {

@@ -182,7 +182,7 @@ func (f *Fleet) takenBy(ctx context.Context, r store.Runner, name string) (store
 	if other.GitHubJobID == r.GitHubJobID {
 		if r.State == StateStarting || r.State == StateDispatched {
 			f.release(ctx, r)
-			state, why := StateFailed, "an earlier attempt took the job"
+			state, why := StateReplaced, "an earlier attempt took the job"
 			if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, NomadReason: &why}); err != nil {
 				return r, fmt.Errorf("%w: %w", errPending, err)
 			}

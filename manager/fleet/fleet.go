@@ -64,6 +64,11 @@ const (
 	StateRunning    = "running"
 	StateCompleted  = "completed"
 	StateFailed     = "failed"
+	// StateReplaced and StateGaveUp close a failed attempt once the next
+	// one exists or the job was reported as the fleet's error, so that the
+	// sweep only ever reads the attempts still in flight.
+	StateReplaced = "replaced"
+	StateGaveUp   = "gave_up"
 )
 
 // activeStates occupy a slot of the pool's max_runners.

@@ -130,7 +130,10 @@ func (f *Fleet) next(ctx context.Context, last store.Runner) error {
 		if why == "" {
 			why = fmt.Sprintf("no runner started after %d attempts", last.Attempt)
 		}
-		return f.report(ctx, req, last, "error", "the fleet could not start a runner: "+why)
+		if err := f.report(ctx, req, last, "error", "the fleet could not start a runner: "+why); err != nil {
+			return err
+		}
+		return f.close(ctx, last, StateGaveUp)
 	}
 	pool := f.pool(last.Pool)
 	if pool == nil {
@@ -144,10 +147,21 @@ func (f *Fleet) next(ctx context.Context, last store.Runner) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	if err := f.close(ctx, last, StateReplaced); err != nil {
+		return err
+	}
 	if r.State != StateStarting {
 		return nil
 	}
 	return f.start(ctx, req, r)
+}
+
+// close moves a failed attempt out of the open states.
+func (f *Fleet) close(ctx context.Context, r store.Runner, state string) error {
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	return nil
 }
 
 // sweep moves on attempts left between steps: a starting attempt whose
@@ -161,18 +175,14 @@ func (f *Fleet) sweep(ctx context.Context) {
 		f.log.Error("listing open runners", "err", err)
 		return
 	}
-	latest := map[int64]int{}
-	for _, r := range rs {
-		latest[r.GitHubJobID] = max(latest[r.GitHubJobID], r.Attempt)
-	}
 	for _, r := range rs {
 		if ctx.Err() != nil {
 			return
 		}
-		if r.Attempt != latest[r.GitHubJobID] {
-			continue
-		}
 		if l, err := f.st.LatestRunner(ctx, r.GitHubJobID); err != nil || l.Attempt != r.Attempt {
+			if err == nil && r.State == StateFailed {
+				_ = f.close(ctx, r, StateReplaced) // left by the delivery path
+			}
 			continue
 		}
 		var err error
@@ -184,7 +194,8 @@ func (f *Fleet) sweep(ctx context.Context) {
 			}
 		case StateFailed:
 			if r.Reported == "error" {
-				continue
+				err = f.close(ctx, r, StateGaveUp)
+				break
 			}
 			err = f.next(ctx, r)
 		case StateDispatched:

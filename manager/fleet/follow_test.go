@@ -29,7 +29,7 @@ func TestFailedAllocationsGetNewAttemptsThenError(t *testing.T) {
 		f.follow(ctx, update(name, nomad.StatePlaced, "", uint64(10*a)))
 		f.follow(ctx, update(name, nomad.StateFailed, "task runner: exit 1", uint64(10*a+1)))
 		r, _ := st.Runner(ctx, 100, a)
-		if r.State != StateFailed || r.NomadState != "failed" || r.NomadReason != "task runner: exit 1" {
+		if (r.State != StateReplaced && r.State != StateGaveUp) || r.NomadState != "failed" || r.NomadReason != "task runner: exit 1" {
 			t.Errorf("attempt %d row %+v", a, r)
 		}
 	}
@@ -42,6 +42,9 @@ func TestFailedAllocationsGetNewAttemptsThenError(t *testing.T) {
 	want := []string{"buildfleet/linux-quick error the fleet could not start a runner: task runner: exit 1"}
 	if fmt.Sprint(gh.statuses) != fmt.Sprint(want) {
 		t.Errorf("statuses %q, want %q", gh.statuses, want)
+	}
+	if r, _ := st.LatestRunner(ctx, 100); r.State != StateGaveUp {
+		t.Errorf("last attempt %+v, want gave_up", r)
 	}
 	if v, _ := st.GetKV(ctx, kvNomadIndex); v != fmt.Sprint(10*maxAttempts+1) {
 		t.Errorf("saved index %q", v)
