@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -15,8 +16,9 @@ import (
 )
 
 // TestKillNineLosesNothingDispatchesOnce kills the manager with SIGKILL at
-// two points of a request — right after the delivery was acknowledged, and
-// right after the label was removed — restarts it on the same store, and
+// points of a request — right after the delivery was acknowledged, while
+// the dispatch is in flight, and right after it — restarts it on the same
+// store, and
 // checks that exactly one workflow run and one comment result.
 func TestKillNineLosesNothingDispatchesOnce(t *testing.T) {
 	bin := buildBinary(t)
@@ -40,15 +42,33 @@ func TestKillNineLosesNothingDispatchesOnce(t *testing.T) {
 			},
 		},
 		{
-			name:  "after label removal",
+			// GitHub takes the dispatch but the manager dies before it
+			// hears the answer: the restart must find the run, not
+			// dispatch again.
+			name:  "during the dispatch",
+			stall: ghsim.Fault{Kind: ghsim.FaultSlowAnswer, Path: "/dispatches$", Method: "POST", Latency: "2s"},
+			reached: func() func(gh *ghsim.Server) bool {
+				// The dispatch follows the label removal at once and is
+				// then held in ghsim for 2s: kill 300ms after the removal.
+				var seen time.Time
+				return func(gh *ghsim.Server) bool {
+					if seen.IsZero() {
+						for _, c := range gh.Calls() {
+							if c.Method == "DELETE" && strings.Contains(c.Path, "/labels/") && c.Status == 200 {
+								seen = time.Now()
+							}
+						}
+						return false
+					}
+					return time.Since(seen) > 300*time.Millisecond
+				}
+			}(),
+		},
+		{
+			name:  "after the dispatch",
 			stall: ghsim.Fault{Kind: ghsim.FaultLatency, Path: "/comments$", Method: "POST", Latency: "2s"},
 			reached: func(gh *ghsim.Server) bool {
-				for _, c := range gh.Calls() {
-					if c.Method == "DELETE" && strings.Contains(c.Path, "/labels/") && c.Status == 200 {
-						return true
-					}
-				}
-				return false
+				return count(gh, "POST", "/dispatches") == 1
 			},
 		},
 	} {
@@ -97,9 +117,12 @@ pools:
 
 			cmd = start()
 			defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-			waitFor(t, "a dispatch after the restart", func() bool { return count(gh, "POST", "/dispatches") >= 1 })
-			// Give a duplicate every chance to appear.
-			time.Sleep(time.Second)
+			// The manager waits out a grace period before it looks whether
+			// an unanswered attempt took effect; then the request ends.
+			waitFor(t, "the request to finish", func() bool { return requestState(addr) == "dispatched" })
+			// Give a duplicate every chance to appear, and a held answer
+			// time to be recorded.
+			time.Sleep(2500 * time.Millisecond)
 			if n := count(gh, "POST", "/dispatches"); n != 1 {
 				t.Errorf("%d dispatches, want exactly 1", n)
 			}
@@ -108,6 +131,24 @@ pools:
 			}
 		})
 	}
+}
+
+// requestState reads the newest request's state from the status API.
+func requestState(addr string) string {
+	resp, err := http.Get("http://" + addr + "/api/v1/requests")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Requests []struct {
+			State string `json:"state"`
+		} `json:"requests"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&body) != nil || len(body.Requests) == 0 {
+		return ""
+	}
+	return body.Requests[0].State
 }
 
 func count(gh *ghsim.Server, method, suffix string) int {
@@ -148,7 +189,7 @@ func waitHealthy(t *testing.T, addr string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

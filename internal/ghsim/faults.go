@@ -13,14 +13,15 @@ import (
 
 // Fault kinds. The first five act on REST calls, the last three on webhooks.
 const (
-	FaultServerError = "5xx"       // answer Status (default 502)
-	FaultTooMany     = "429"       // 429 with Retry-After
-	FaultSecondary   = "secondary" // 403 secondary rate limit with Retry-After
-	FaultPrimary     = "primary"   // 403 with X-RateLimit-Remaining: 0
-	FaultLatency     = "latency"   // delay, then answer normally
-	FaultDrop        = "drop"      // record a failed delivery, send nothing
-	FaultDuplicate   = "duplicate" // deliver twice with the same GUID
-	FaultReorder     = "reorder"   // deliver after the next delivery
+	FaultServerError = "5xx"         // answer Status (default 502)
+	FaultTooMany     = "429"         // 429 with Retry-After
+	FaultSecondary   = "secondary"   // 403 secondary rate limit with Retry-After
+	FaultPrimary     = "primary"     // 403 with X-RateLimit-Remaining: 0
+	FaultLatency     = "latency"     // delay, then answer normally
+	FaultSlowAnswer  = "slow_answer" // do the work at once, hold the answer back (a client that gives up has still had its effect)
+	FaultDrop        = "drop"        // record a failed delivery, send nothing
+	FaultDuplicate   = "duplicate"   // deliver twice with the same GUID
+	FaultReorder     = "reorder"     // deliver after the next delivery
 )
 
 // Fault is one injection rule. It matches REST calls by Method and Path (a
@@ -50,7 +51,7 @@ func (f *Fault) isHook() bool {
 // validate checks f and compiles its pattern.
 func (f *Fault) validate() error {
 	switch f.Kind {
-	case FaultServerError, FaultTooMany, FaultSecondary, FaultPrimary, FaultLatency, FaultDrop, FaultDuplicate, FaultReorder:
+	case FaultServerError, FaultTooMany, FaultSecondary, FaultPrimary, FaultLatency, FaultSlowAnswer, FaultDrop, FaultDuplicate, FaultReorder:
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.Kind)
 	}

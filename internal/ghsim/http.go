@@ -1,9 +1,13 @@
 package ghsim
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -88,9 +92,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeSecondary(sw, rl, wait)
 		return
 	}
+	var slow *Fault
 	if f := s.faults.match(r.Method, r.URL.Path); f != nil {
 		call.Fault = f.Kind
-		if f.apply(sw, r, rl, s.opts.Now()) {
+		if f.Kind == FaultSlowAnswer {
+			slow = f
+		} else if f.apply(sw, r, rl, s.opts.Now()) {
 			return
 		}
 	}
@@ -100,7 +107,32 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(sw)
 		return
 	}
+	if slow != nil {
+		s.serveSlowly(sw, r, slow.delay)
+		return
+	}
 	s.mux.ServeHTTP(sw, r)
+}
+
+// serveSlowly handles the request to the end, whatever the client does,
+// and only then, after delay, answers: like a GitHub that created the run
+// or the comment but whose answer never reached a client that died.
+func (s *Server) serveSlowly(w *statusWriter, r *http.Request, delay time.Duration) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	r = r.WithContext(context.WithoutCancel(r.Context()))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	s.mux.ServeHTTP(rec, r)
+	time.Sleep(delay)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // authenticate checks the Authorization header: "Bearer X" or "token X".

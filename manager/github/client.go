@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 	"sync/atomic"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
@@ -47,11 +48,19 @@ type Options struct {
 	Retry Retry
 }
 
+// AttemptTimeout bounds the wait for GitHub's answer to one attempt.
+const AttemptTimeout = 10 * time.Second
+
 // New builds a client from the config; it does not contact GitHub.
 func New(c config.GitHub, o Options) (*Client, error) {
 	base := o.Transport
 	if base == nil {
-		base = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Bound each attempt: a call that hangs is retried or reported
+		// instead of holding its loop, and callers know how long an
+		// unanswered request may still take effect (AttemptTimeout).
+		t.ResponseHeaderTimeout = AttemptTimeout
+		base = t
 	}
 	rt := newRetryTransport(newMetricsTransport(base, o.Registerer), o.Retry, o.Registerer)
 	api := c.APIURL

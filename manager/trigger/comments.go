@@ -22,6 +22,9 @@ func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Re
 	}
 	owner, name := splitRepo(r.Repo)
 	if r.CommentTries > 0 {
+		if err := t.settling(r); err != nil {
+			return err
+		}
 		id, err := t.gh.FindComment(ctx, owner, name, r.PR, marker(r.ID))
 		if err == nil {
 			return t.recordComment(ctx, r, id)
@@ -53,15 +56,6 @@ func (t *Trigger) recordComment(ctx context.Context, r *store.Request, id int64)
 	}
 	r.CommentID = id
 	return nil
-}
-
-// editComment replaces the request's comment, or posts one.
-func (t *Trigger) editComment(ctx context.Context, r *store.Request, repo *config.Repository, body string) error {
-	if r.CommentID == 0 {
-		return t.comment(ctx, r, repo, body)
-	}
-	owner, name := splitRepo(r.Repo)
-	return t.gh.EditComment(ctx, owner, name, r.CommentID, body+"\n"+marker(r.ID))
 }
 
 func short(sha string) string {

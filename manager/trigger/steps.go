@@ -70,20 +70,17 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		}
 		t.log.Info("build request refused", "request", r.ID, "actor", r.Actor, "role", r.Role)
 		return t.finish(ctx, &r, StateRefused, r.Reason)
-	case StateAccepted:
+	case StateAccepted, StateLocating:
 		if r.Reason == "closed" {
 			return t.finish(ctx, &r, StateSkipped, "pull request is closed")
 		}
 		return t.schedule(ctx, &r, repo)
-	case StateLocating:
-		return t.locate(ctx, &r, repo)
 	}
 	return nil
 }
 
-// schedule supersedes, comments and dispatches an accepted request.
+// schedule supersedes, dispatches and comments an accepted request.
 func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.Repository) error {
-	owner, name := splitRepo(r.Repo)
 	if r.Builders == "" || r.Builders == "[]" {
 		b, err := buildersJSON(t.cfg.StablePools(r.Tier))
 		if err != nil {
@@ -98,23 +95,60 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 	if err != nil {
 		return err
 	}
+	// The run goes first and the comment after it: every millisecond before
+	// the dispatch delays the runners, and the comment then tells what
+	// really happened. Both steps are recorded, so a restart between them
+	// posts the comment without dispatching again.
+	if r.RunID == 0 {
+		if err := t.dispatch(ctx, r, repo); err != nil || r.State == StateFailed {
+			return err
+		}
+	}
 	if repo.Comment == config.CommentOnSchedule || repo.Comment == config.CommentBoth {
 		if err := t.comment(ctx, r, repo, scheduledComment(t.cfg, *r, superseded)); err != nil {
 			return err
 		}
 	}
+	st := StateDispatched
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
+		return transient(err)
+	}
+	r.State = st
+	t.requests.WithLabelValues("dispatched").Inc()
+	t.log.Info("workflow dispatched", "request", r.ID, "run", r.RunID, "sha", r.SHA, "tier", r.Tier)
+	return nil
+}
 
+// dispatch starts the workflow run of a request and records its id. On
+// GitHub Enterprise Server without return_run_details the run is found by
+// the request id in its run-name, now or on a later pass (state locating).
+func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.Repository) error {
+	owner, name := splitRepo(r.Repo)
+	if r.DispatchTries > 0 {
+		// A crash may have come between GitHub's answer and our record, or
+		// GitHub answered without the run's id.
+		if r.State != StateLocating {
+			if err := t.settling(r); err != nil {
+				return err
+			}
+		}
+		run, err := t.gh.FindRun(ctx, owner, name, repo.Workflow, r.ID, r.CreatedAt.Add(-time.Minute))
+		if err == nil {
+			return t.recordRun(ctx, r, run.ID, run.HTMLURL)
+		}
+		if !errors.Is(err, github.ErrNotFound) {
+			return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
+		}
+		if r.State == StateLocating {
+			if t.now().Sub(r.UpdatedAt) > 10*time.Minute {
+				return t.finish(ctx, r, StateFailed, "the dispatched run never appeared")
+			}
+			return transient(fmt.Errorf("run of request %s not listed yet", r.ID))
+		}
+	}
 	ref, err := t.ref(ctx, repo)
 	if err != nil {
 		return err
-	}
-	if r.DispatchTries > 0 {
-		// A crash may have come between GitHub's answer and our record.
-		if run, err := t.gh.FindRun(ctx, owner, name, repo.Workflow, r.ID, r.CreatedAt.Add(-time.Minute)); err == nil {
-			return t.dispatched(ctx, r, run.ID, run.HTMLURL)
-		} else if !errors.Is(err, github.ErrNotFound) {
-			return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
-		}
 	}
 	tries := r.DispatchTries + 1
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{DispatchTries: &tries}); err != nil {
@@ -129,51 +163,32 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 		"builders":   r.Builders,
 	})
 	if permanent(err) {
-		_ = t.editComment(ctx, r, repo, failedComment(*r, err))
+		_ = t.comment(ctx, r, repo, failedComment(*r, err))
 		return t.finish(ctx, r, StateFailed, "dispatch refused by GitHub: "+err.Error())
 	}
 	if err != nil {
 		return transient(fmt.Errorf("dispatching %s: %w", repo.Workflow, err))
 	}
-	if d.RunID == 0 {
-		st := StateLocating
-		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
-			return transient(err)
-		}
-		r.State = st
-		return t.locate(ctx, r, repo)
+	if d.RunID != 0 {
+		return t.recordRun(ctx, r, d.RunID, d.HTMLURL)
 	}
-	return t.dispatched(ctx, r, d.RunID, d.HTMLURL)
-}
-
-// locate finds the run of a dispatch that GitHub answered without its ID
-// (GitHub Enterprise Server without return_run_details).
-func (t *Trigger) locate(ctx context.Context, r *store.Request, repo *config.Repository) error {
-	owner, name := splitRepo(r.Repo)
-	run, err := t.gh.FindRun(ctx, owner, name, repo.Workflow, r.ID, r.CreatedAt.Add(-time.Minute))
-	if errors.Is(err, github.ErrNotFound) {
-		if t.now().Sub(r.UpdatedAt) > 10*time.Minute {
-			return t.finish(ctx, r, StateFailed, "the dispatched run never appeared")
-		}
-		return transient(fmt.Errorf("run of request %s not listed yet", r.ID))
-	}
-	if err != nil {
-		return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
-	}
-	return t.dispatched(ctx, r, run.ID, run.HTMLURL)
-}
-
-func (t *Trigger) dispatched(ctx context.Context, r *store.Request, runID int64, url string) error {
-	st := StateDispatched
-	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st, RunID: &runID, RunURL: &url}); err != nil {
+	st := StateLocating
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
 		return transient(err)
 	}
-	r.State, r.RunID, r.RunURL = st, runID, url
+	r.State = st
+	return t.dispatch(ctx, r, repo)
+}
+
+// recordRun stores the run's id: from then on the fleet serves its jobs.
+func (t *Trigger) recordRun(ctx context.Context, r *store.Request, runID int64, url string) error {
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{RunID: &runID, RunURL: &url}); err != nil {
+		return transient(err)
+	}
+	r.RunID, r.RunURL = runID, url
 	if t.onDisp != nil {
 		t.onDisp()
 	}
-	t.requests.WithLabelValues("dispatched").Inc()
-	t.log.Info("workflow dispatched", "request", r.ID, "run", runID, "sha", r.SHA, "tier", r.Tier)
 	return nil
 }
 
@@ -187,6 +202,10 @@ func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Reque
 	owner, name := splitRepo(r.Repo)
 	var out []store.Request
 	for _, p := range prev {
+		if p.SupersededBy == r.ID {
+			out = append(out, p) // superseded before a restart
+			continue
+		}
 		if p.State != StateDispatched || p.RunID == 0 || p.SupersededBy != "" {
 			continue
 		}

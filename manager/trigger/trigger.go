@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -66,6 +68,12 @@ type Options struct {
 	RecoverEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ResumeGrace is how long after an unanswered comment or dispatch
+	// attempt the trigger waits before looking whether it took effect and
+	// trying again (default: github.AttemptTimeout + 2s). GitHub may still
+	// act on a request whose answer never came; looking too early would
+	// post or dispatch twice.
+	ResumeGrace time.Duration
 	// OnDispatched, when set, is called once a request's run id is stored:
 	// the fleet waits for it before starting runners for the run's jobs,
 	// whose queued webhooks often come first.
@@ -84,6 +92,7 @@ type Trigger struct {
 	recov   time.Duration
 	wake    chan struct{}
 	onDisp  func()
+	grace   time.Duration
 
 	mu       sync.Mutex
 	roles    map[string]cachedRole
@@ -111,6 +120,9 @@ func New(o Options) *Trigger {
 	if o.RetryEvery == 0 {
 		o.RetryEvery = 5 * time.Second
 	}
+	if o.ResumeGrace == 0 {
+		o.ResumeGrace = github.AttemptTimeout + 2*time.Second
+	}
 	if o.RecoverEvery == 0 {
 		o.RecoverEvery = 5 * time.Minute
 	}
@@ -123,6 +135,7 @@ func New(o Options) *Trigger {
 		roleTTL: o.RoleTTL, retry: o.RetryEvery, recov: o.RecoverEvery,
 		wake:     make(chan struct{}, 1),
 		onDisp:   o.OnDispatched,
+		grace:    o.ResumeGrace,
 		roles:    map[string]cachedRole{},
 		branches: map[string]string{},
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
@@ -296,6 +309,15 @@ func transient(err error) error {
 func isTransient(err error) bool {
 	var te *transientError
 	return errors.As(err, &te)
+}
+
+// settling reports whether an earlier unanswered attempt, recorded at the
+// request's last update, may still take effect at GitHub.
+func (t *Trigger) settling(r *store.Request) error {
+	if wait := t.grace - t.now().Sub(r.UpdatedAt); wait > 0 {
+		return transient(fmt.Errorf("request %s: an earlier attempt may still take effect; looking again in %s", r.ID, wait.Round(time.Second)))
+	}
+	return nil
 }
 
 func splitRepo(name string) (string, string) {
