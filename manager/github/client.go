@@ -17,8 +17,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 	"sync/atomic"
+	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v60/github"
