@@ -244,6 +244,12 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 			t.Errorf("pending status %+v, want 'running on <runner>'", s)
 		}
 	}
+	// The completed run ends the request, so later labels on the PR do
+	// not ask GitHub about it.
+	eventually(t, "the request done", func() bool {
+		reqs, _ := h.m.store.ListRequests(context.Background(), 1)
+		return len(reqs) == 1 && reqs[0].State == "done"
+	})
 }
 
 func TestForeignRunGetsNoRunner(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
 )
 
 // runEvent is the part of a workflow_run payload the fleet reads.
@@ -29,7 +30,13 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 	if err := json.Unmarshal(d.Payload, &e); err != nil {
 		return fmt.Errorf("workflow_run payload: %w", err)
 	}
-	if e.Action != "completed" || e.WorkflowRun.Conclusion == nil || *e.WorkflowRun.Conclusion != "cancelled" {
+	if e.Action != "completed" {
+		return nil
+	}
+	if err := f.runCompleted(ctx, e.WorkflowRun.ID); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	if e.WorkflowRun.Conclusion == nil || *e.WorkflowRun.Conclusion != "cancelled" {
 		return nil
 	}
 	rs, err := f.st.RunnersOfRun(ctx, e.WorkflowRun.ID)
@@ -48,6 +55,24 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 		}
 	}
 	return nil
+}
+
+// runCompleted ends the request of a run of ours: a completed run is no
+// longer a candidate for superseding, so later requests of the PR need not
+// ask GitHub about it, and the trigger's work on it is over.
+func (f *Fleet) runCompleted(ctx context.Context, runID int64) error {
+	req, err := f.st.RequestByRun(ctx, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not ours
+	}
+	if err != nil {
+		return err
+	}
+	if req.State != trigger.StateDispatched {
+		return nil
+	}
+	done := trigger.StateDone
+	return f.st.UpdateRequest(ctx, req.ID, store.RequestFields{State: &done})
 }
 
 // release removes everything of an attempt whose runner has not taken a

@@ -94,10 +94,12 @@ type Reporter interface {
 
 // Nomad is what the fleet needs from Nomad.
 type Nomad interface {
-	// Ping is asked before a JIT config is generated: with Nomad down, a
-	// config would be a wasted GitHub write and a registration to delete.
-	Ping(ctx context.Context) error
-	DispatchRunner(ctx context.Context, pool config.Pool, r nomad.Runner) (string, error)
+	// DispatchChild comes before the JIT config: with Nomad down, a config
+	// would be a wasted GitHub write and a registration to delete; and the
+	// config is then written while Nomad places the allocation, off the
+	// path from label to runner.
+	DispatchChild(ctx context.Context, pool config.Pool, r nomad.Runner) (string, error)
+	WriteRunnerSecret(ctx context.Context, pool config.Pool, r nomad.Runner) error
 	StopRunner(ctx context.Context, dispatchedJobID string) error
 	DeleteRunnerSecret(ctx context.Context, pool config.Pool, runnerName string) error
 	// Watch follows the runners' states (see follow).

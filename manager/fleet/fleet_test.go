@@ -52,25 +52,33 @@ type fakeNomad struct {
 	dispatched []nomad.Runner
 	stopped    []string
 
+	secrets        []string
 	secretsDeleted []string
 	updates        chan nomad.Update
 	blocked        string
 	live           []nomad.LiveRunner
 }
 
-func (n *fakeNomad) Ping(context.Context) error {
-	if n.down {
-		return errors.New("connection refused")
-	}
-	return nil
-}
-
-func (n *fakeNomad) DispatchRunner(_ context.Context, _ config.Pool, r nomad.Runner) (string, error) {
+func (n *fakeNomad) DispatchChild(_ context.Context, _ config.Pool, r nomad.Runner) (string, error) {
 	if n.down {
 		return "", errors.New("connection refused")
 	}
+	if r.JITConfig != "" {
+		return "", errors.New("a JIT config in a dispatch would be readable with read-job")
+	}
 	n.dispatched = append(n.dispatched, r)
 	return fmt.Sprintf("child-%d", len(n.dispatched)), nil
+}
+
+func (n *fakeNomad) WriteRunnerSecret(_ context.Context, _ config.Pool, r nomad.Runner) error {
+	if n.down {
+		return errors.New("connection refused")
+	}
+	if r.JITConfig == "" {
+		return errors.New("empty JIT config")
+	}
+	n.secrets = append(n.secrets, r.Name)
+	return nil
 }
 
 func (n *fakeNomad) StopRunner(_ context.Context, id string) error {

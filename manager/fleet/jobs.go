@@ -109,30 +109,37 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	if r.RunnerID != 0 {
 		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
 	}
-	if err := f.nm.Ping(ctx); err != nil {
-		f.log.Warn("nomad unreachable, runner waits", "runner", r.RunnerName, "err", err)
+	// The child first: its task waits for the JIT config, which is fetched
+	// and written while Nomad places the allocation. The idempotency token
+	// makes a retry of this attempt find the same child.
+	nr := nomad.Runner{Name: r.RunnerName, GitHubJobID: r.GitHubJobID, Attempt: r.Attempt}
+	child, err := f.nm.DispatchChild(ctx, *pool, nr)
+	if err != nil {
+		f.log.Warn("nomad dispatch failed, runner waits", "runner", r.RunnerName, "err", err)
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	at := f.now()
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{NomadJobID: &child, DispatchedAt: &at}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	r.NomadJobID = child
 	id, jit, err := f.gh.GenerateJITConfig(ctx, owner, repo, r.RunnerName, github.DefaultRunnerGroup, pool.Labels)
 	if errors.Is(err, github.ErrConflict) {
 		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errPending, err)
+		return f.fail(ctx, r, pool, fmt.Errorf("generating the JIT config: %w", err))
 	}
 	r.RunnerID = id
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{RunnerID: &id}); err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
-	child, err := f.nm.DispatchRunner(ctx, *pool, nomad.Runner{
-		Name: r.RunnerName, GitHubJobID: r.GitHubJobID, Attempt: r.Attempt, JITConfig: jit,
-	})
-	if err != nil {
+	nr.JITConfig = jit
+	if err := f.nm.WriteRunnerSecret(ctx, *pool, nr); err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
-	state, at := StateDispatched, f.now()
-	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{
-		NomadJobID: &child, State: &state, DispatchedAt: &at}); err != nil {
+	state := StateDispatched
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	f.log.Info("runner dispatched", "request", req.ID, "job", r.GitHubJobID, "attempt", r.Attempt,
@@ -149,6 +156,12 @@ func (f *Fleet) fail(ctx context.Context, r store.Runner, pool *config.Pool, cau
 		owner, repo := splitRepo(r.Repo)
 		if err := f.gh.DeleteRunner(ctx, owner, repo, r.RunnerID); err != nil && !errors.Is(err, github.ErrNotFound) {
 			f.log.Warn("deleting runner registration", "runner", r.RunnerName, "err", err)
+		}
+	}
+	if r.NomadJobID != "" {
+		// Its task would wait for a JIT config forever.
+		if err := f.nm.StopRunner(ctx, r.NomadJobID); err != nil {
+			f.log.Warn("stopping the child of a failed attempt", "runner", r.RunnerName, "err", err)
 		}
 	}
 	if pool != nil {

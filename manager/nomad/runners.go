@@ -63,26 +63,48 @@ func poolJobID(pool config.Pool) string {
 //
 // On error the variable may remain; call DeleteRunnerSecret when giving up.
 func (c *Client) DispatchRunner(ctx context.Context, pool config.Pool, r Runner) (string, error) {
+	if err := c.WriteRunnerSecret(ctx, pool, r); err != nil {
+		return "", err
+	}
+	return c.DispatchChild(ctx, pool, r)
+}
+
+// WriteRunnerSecret writes a runner's JIT config to its Nomad Variable,
+// where only its own task's template reads it. The task waits for it: a
+// child may be dispatched first, and the secret written while Nomad places
+// the allocation (checked on a dev agent: the task did not start before
+// the variable existed, and rendered it once written).
+func (c *Client) WriteRunnerSecret(ctx context.Context, pool config.Pool, r Runner) error {
 	if !runnerNameRE.MatchString(r.Name) {
-		return "", fmt.Errorf("dispatching runner %q: name must match %s", r.Name, runnerNameRE)
+		return fmt.Errorf("writing JIT config of runner %q: name must match %s", r.Name, runnerNameRE)
 	}
 	if r.JITConfig == "" {
-		return "", fmt.Errorf("dispatching runner %s: empty JIT config", r.Name)
+		return fmt.Errorf("writing JIT config of runner %s: empty JIT config", r.Name)
+	}
+	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
+	v := &api.Variable{
+		Namespace: c.ns,
+		Path:      RunnerSecretPath(poolJobID(pool), r.Name),
+		Items:     api.VariableItems{"jit": r.JITConfig.Reveal()},
+	}
+	if _, _, err := c.api.Variables().Create(v, w); err != nil {
+		return wrap("writing JIT config of runner "+r.Name, err)
+	}
+	return nil
+}
+
+// DispatchChild dispatches a runner's child of its pool's parameterized
+// job, with an idempotency token derived from the GitHub job and attempt.
+// It carries no secret; the task starts once WriteRunnerSecret wrote one.
+func (c *Client) DispatchChild(ctx context.Context, pool config.Pool, r Runner) (string, error) {
+	if !runnerNameRE.MatchString(r.Name) {
+		return "", fmt.Errorf("dispatching runner %q: name must match %s", r.Name, runnerNameRE)
 	}
 	attempt := r.Attempt
 	if attempt < 1 {
 		attempt = 1
 	}
 	parent := poolJobID(pool)
-	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
-	v := &api.Variable{
-		Namespace: c.ns,
-		Path:      RunnerSecretPath(parent, r.Name),
-		Items:     api.VariableItems{"jit": r.JITConfig.Reveal()},
-	}
-	if _, _, err := c.api.Variables().Create(v, w); err != nil {
-		return "", wrap("writing JIT config of runner "+r.Name, err)
-	}
 	meta := map[string]string{
 		MetaRunnerName:  r.Name,
 		MetaGitHubJobID: strconv.FormatInt(r.GitHubJobID, 10),

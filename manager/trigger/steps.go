@@ -216,6 +216,15 @@ func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Reque
 			}
 			return nil, transient(fmt.Errorf("reading run %d: %w", p.RunID, err))
 		}
+		if run.Status == "completed" {
+			// Its workflow_run.completed webhook was lost: settle it now,
+			// so later requests do not ask again.
+			done := StateDone
+			if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{State: &done}); err != nil {
+				return nil, transient(err)
+			}
+			continue
+		}
 		if !queuedStatus(run.Status) {
 			continue
 		}

@@ -15,6 +15,7 @@
 //	                          ├─ run id known ──▶ dispatched
 //	                          ├─ 204, run id unknown ──▶ locating ──found──▶ dispatched
 //	                          └─ refused by GitHub (4xx) ──▶ failed
+//	dispatched ──run completed──▶ done
 package trigger
 
 import (
@@ -48,6 +49,10 @@ const (
 	StateDispatched = "dispatched"
 	StateFailed     = "failed"
 	StateSuperseded = "superseded"
+	// StateDone: the run completed (any conclusion); set by the fleet on
+	// workflow_run.completed, or by the trigger when it finds the run
+	// completed. Results are the reporter's business.
+	StateDone = "done"
 )
 
 // Options configure a Trigger.
