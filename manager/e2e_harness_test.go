@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -110,7 +112,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
 	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
-		WaitingAfter: h.waitingAfter})
+		WaitingAfter: h.waitingAfter, Logger: testLogger()})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -120,6 +122,16 @@ func (h *harness) start() {
 	go func() { _ = m.Run(ctx); close(done) }()
 	h.stop = func() { cancel(); <-done }
 	h.t.Cleanup(h.stop)
+}
+
+// testLogger is the manager's log in end-to-end tests: none, or with
+// BUILDFLEET_TEST_LOG=debug|info on stderr, for looking into a failure.
+func testLogger() *slog.Logger {
+	var lvl slog.Level
+	if v := os.Getenv("BUILDFLEET_TEST_LOG"); v == "" || lvl.UnmarshalText([]byte(v)) != nil {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
 // listener reuses the previous address on a restart, so ghsim's hook URL
