@@ -48,6 +48,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/buildfleet/buildfleet/config"
@@ -150,6 +151,10 @@ type Fleet struct {
 	now   func() time.Time
 	wake  chan struct{}
 
+	// admit serialises counting a pool's runners and recording a new one,
+	// so parallel starts never exceed max_runners.
+	admit sync.Mutex
+
 	waitingAfter time.Duration
 	orphansEvery time.Duration
 	index        uint64 // highest Nomad index handled
@@ -238,26 +243,62 @@ func (f *Fleet) pass(ctx context.Context) {
 		f.log.Error("listing deliveries", "err", err)
 		return
 	}
+	// The first queued event of each job starts its runner at once, in
+	// parallel: a request's builders should not wait for each other's
+	// GitHub and Nomad round trips. Everything else follows in the order
+	// received, after them, so a job's own events stay in order.
+	var first, rest []store.Delivery
+	seen := map[int64]bool{}
 	for _, d := range ds {
-		if ctx.Err() != nil {
-			return
+		if d.Event == "workflow_job" {
+			if e, err := parseJob(d.Payload); err == nil && e.Action == "queued" && !seen[e.WorkflowJob.ID] {
+				seen[e.WorkflowJob.ID] = true
+				first = append(first, d)
+				continue
+			}
 		}
-		var herr error
-		switch d.Event {
-		case "workflow_job":
-			herr = f.HandleJob(ctx, d)
-		case "workflow_run":
-			herr = f.HandleRun(ctx, d)
-		}
-		if errors.Is(herr, errPending) {
-			continue
-		}
-		if herr != nil {
-			f.log.Warn("workflow_job delivery not handled", "delivery", d.ID, "err", herr)
-		}
-		if err := f.st.MarkProcessed(ctx, d.ID, f.now(), herr); err != nil {
-			f.log.Error("marking delivery", "delivery", d.ID, "err", err)
+		rest = append(rest, d)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelStarts)
+	for _, d := range first {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f.handle(ctx, d)
+		}()
+	}
+	wg.Wait()
+	for _, d := range rest {
+		if ctx.Err() != nil || !f.handle(ctx, d) {
 			return
 		}
 	}
+}
+
+// maxParallelStarts bounds the runners started at once by one pass.
+const maxParallelStarts = 8
+
+// handle handles one delivery and marks it processed unless it must wait.
+// It reports false when the store failed, which ends the pass.
+func (f *Fleet) handle(ctx context.Context, d store.Delivery) bool {
+	var herr error
+	switch d.Event {
+	case "workflow_job":
+		herr = f.HandleJob(ctx, d)
+	case "workflow_run":
+		herr = f.HandleRun(ctx, d)
+	}
+	if errors.Is(herr, errPending) {
+		return true
+	}
+	if herr != nil {
+		f.log.Warn("delivery not handled", "delivery", d.ID, "event", d.Event, "err", herr)
+	}
+	if err := f.st.MarkProcessed(ctx, d.ID, f.now(), herr); err != nil {
+		f.log.Error("marking delivery", "delivery", d.ID, "err", err)
+		return false
+	}
+	return true
 }

@@ -48,6 +48,7 @@ func (g *fakeGitHub) CreateStatus(_ context.Context, _, _, _, state, _, desc, ct
 
 // fakeNomad dispatches into a list; down makes every call fail.
 type fakeNomad struct {
+	mu         sync.Mutex // parallel starts
 	down       bool
 	dispatched []nomad.Runner
 	stopped    []string
@@ -60,6 +61,8 @@ type fakeNomad struct {
 }
 
 func (n *fakeNomad) DispatchChild(_ context.Context, _ config.Pool, r nomad.Runner) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.down {
 		return "", errors.New("connection refused")
 	}
@@ -71,6 +74,8 @@ func (n *fakeNomad) DispatchChild(_ context.Context, _ config.Pool, r nomad.Runn
 }
 
 func (n *fakeNomad) WriteRunnerSecret(_ context.Context, _ config.Pool, r nomad.Runner) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.down {
 		return errors.New("connection refused")
 	}
@@ -82,11 +87,15 @@ func (n *fakeNomad) WriteRunnerSecret(_ context.Context, _ config.Pool, r nomad.
 }
 
 func (n *fakeNomad) StopRunner(_ context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.stopped = append(n.stopped, id)
 	return nil
 }
 
 func (n *fakeNomad) DeleteRunnerSecret(_ context.Context, _ config.Pool, name string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.secretsDeleted = append(n.secretsDeleted, name)
 	return nil
 }
@@ -229,5 +238,30 @@ func TestFullPoolAndNomadDownWait(t *testing.T) {
 	}
 	if last := gh.statuses[len(gh.statuses)-1]; last != "buildfleet/linux-quick failure build failure" {
 		t.Errorf("final status of the failed job = %q", last)
+	}
+}
+
+// TestParallelStartsKeepMaxRunners: one pass starts the queued jobs of a
+// request at once, and never more than the pool's max_runners.
+func TestParallelStartsKeepMaxRunners(t *testing.T) {
+	f, st, gh, nm := newTestFleet(t, 3)
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	for i := int64(0); i < 5; i++ {
+		d := delivery(fmt.Sprintf("q%d", i), "queued", 200+i, 7, "")
+		if _, err := st.PutDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.pass(ctx)
+	nm.mu.Lock()
+	started := len(nm.dispatched)
+	nm.mu.Unlock()
+	if started != 3 || len(gh.jit) != 3 {
+		t.Fatalf("%d children, %d JIT configs after one pass; want 3 and 3 (max_runners)", started, len(gh.jit))
+	}
+	un, err := st.Unprocessed(ctx, 10, "workflow_job")
+	if err != nil || len(un) != 2 {
+		t.Errorf("%d deliveries left (%v); want the 2 jobs that wait for room", len(un), err)
 	}
 }

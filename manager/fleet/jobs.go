@@ -77,23 +77,35 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 		desc := fmt.Sprintf("no pool serves labels %s", strings.Join(j.Labels, ", "))
 		return f.publish(ctx, req, store.Runner{GitHubJobID: j.ID, Pool: j.Name, HTMLURL: j.HTMLURL}, "error", desc)
 	}
-	n, err := f.st.ActiveRunners(ctx, pool.Name, activeStates...)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errPending, err)
-	}
-	if n >= pool.MaxRunners {
-		f.log.Info("pool full, job waits", "pool", pool.Name, "job", j.ID, "active", n)
-		return errPending
-	}
-	r, err := f.st.CreateRunner(ctx, store.Runner{
+	r, err := f.admitRunner(ctx, *pool, store.Runner{
 		GitHubJobID: j.ID, Attempt: attempt, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo,
 		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, attempt), HTMLURL: j.HTMLURL, State: StateStarting,
 		ReceivedAt: e.receivedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %w", errPending, err)
+		return err
 	}
 	return f.start(ctx, req, r)
+}
+
+// admitRunner records a new attempt if the pool has room (max_runners
+// counts starting, dispatched and running attempts).
+func (f *Fleet) admitRunner(ctx context.Context, pool config.Pool, r store.Runner) (store.Runner, error) {
+	f.admit.Lock()
+	defer f.admit.Unlock()
+	n, err := f.st.ActiveRunners(ctx, pool.Name, activeStates...)
+	if err != nil {
+		return r, fmt.Errorf("%w: %w", errPending, err)
+	}
+	if n >= pool.MaxRunners {
+		f.log.Info("pool full, job waits", "pool", pool.Name, "job", r.GitHubJobID, "active", n)
+		return r, errPending
+	}
+	r, err = f.st.CreateRunner(ctx, r)
+	if err != nil {
+		return r, fmt.Errorf("%w: %w", errPending, err)
+	}
+	return r, nil
 }
 
 // start takes a runner row in state starting to dispatched: a JIT config
