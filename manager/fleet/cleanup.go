@@ -162,8 +162,8 @@ func (f *Fleet) orphans(ctx context.Context) {
 		return
 	}
 	for _, l := range live {
-		if busy[l.RunnerName] {
-			continue
+		if busy[l.RunnerName] || f.pool(l.Pool) == nil {
+			continue // taken, or of a pool this manager does not serve
 		}
 		r, err := f.st.RunnerByName(ctx, l.RunnerName)
 		if err == nil && isActive(r.State) {

@@ -36,6 +36,11 @@ func (f *Fleet) watchFrom(ctx context.Context) uint64 {
 // A child with no attempt of ours that is still active is stopped.
 func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 	defer f.saveIndex(ctx, u.Index)
+	if f.pool(u.Pool) == nil {
+		// A pool this manager does not serve (another manager's, or an
+		// operator's test): not ours to follow or to stop.
+		return
+	}
 	f.changed = true
 	r, err := f.st.RunnerByName(ctx, u.RunnerName)
 	if errors.Is(err, store.ErrNotFound) {

@@ -13,8 +13,23 @@ import (
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
+// update is what Watch reports of a runner of the test fleet's one pool.
 func update(name string, s nomad.State, why string, idx uint64) nomad.Update {
-	return nomad.Update{RunnerName: name, State: s, Reason: why, Index: idx}
+	return nomad.Update{RunnerName: name, Pool: "linux-quick", DispatchedJobID: "child-of-" + name, State: s, Reason: why, Index: idx}
+}
+
+// TestOtherPoolsLeftAlone: children of a pool this manager does not serve
+// (another manager's, an operator's) are neither followed nor stopped.
+func TestOtherPoolsLeftAlone(t *testing.T) {
+	f, _, _, nm := newTestFleet(t, 2)
+	ctx := context.Background()
+	u := update("bf-other-1-1", nomad.StateRunning, "", 5)
+	u.Pool = "someone-elses"
+	f.follow(ctx, u)
+	f.follow(ctx, update("bf-linux-quick-9-1", nomad.StateRunning, "", 6))
+	if len(nm.stopped) != 1 || nm.stopped[0] != "child-of-bf-linux-quick-9-1" {
+		t.Errorf("stopped %v; want only the unknown child of our own pool", nm.stopped)
+	}
 }
 
 func TestFailedAllocationsGetNewAttemptsThenError(t *testing.T) {
@@ -167,9 +182,10 @@ func TestOrphansRemoved(t *testing.T) {
 		{ID: 52, Name: "someone-else", Status: "offline"},
 	}
 	nm.live = []nomad.LiveRunner{
-		{DispatchedJobID: "child-1", RunnerName: "bf-linux-quick-100-1"},
-		{DispatchedJobID: "child-x", RunnerName: "bf-gone-1"},
-		{DispatchedJobID: "child-busy", RunnerName: "bf-busy-1"},
+		{DispatchedJobID: "child-1", RunnerName: "bf-linux-quick-100-1", Pool: "linux-quick"},
+		{DispatchedJobID: "child-x", RunnerName: "bf-gone-1", Pool: "linux-quick"},
+		{DispatchedJobID: "child-busy", RunnerName: "bf-busy-1", Pool: "linux-quick"},
+		{DispatchedJobID: "child-elsewhere", RunnerName: "bf-theirs-1", Pool: "another-managers"},
 	}
 	f.orphans(ctx)
 	if len(gh.deleted)+len(nm.stopped) != 0 {
