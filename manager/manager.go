@@ -125,15 +125,15 @@ func New(o Options) (m *Manager, err error) {
 		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
 		OnDispatched: func() { m.fleet.Wake() },
 	})
-	// The fleet starts runners for the jobs of dispatched runs and reports
-	// their results; it reads workflow_job deliveries, the trigger
-	// pull_request ones.
 	// One report queue per GitHub credential: GitHub's secondary limit
 	// counts per token or installation.
 	m.report = report.New(report.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
 		Logger: m.log.With("component", "report"), Limits: o.ReportLimits,
 	})
+	// The fleet starts runners for the jobs of dispatched runs and reports
+	// their results; it reads workflow_job and workflow_run deliveries, the
+	// trigger pull_request ones.
 	m.fleet = fleet.New(fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery,
