@@ -244,6 +244,11 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 			t.Errorf("pending status %+v, want 'running on <runner>'", s)
 		}
 	}
+	// No JIT config (base64 of JSON: "eyJ…") in the manager's log, and
+	// the log was written at all.
+	if logs := h.logs.String(); strings.Contains(logs, "eyJ") || !strings.Contains(logs, "runner dispatched") {
+		t.Errorf("manager log holds a JIT config, or is empty:\n%s", logs)
+	}
 	// The completed run ends the request, so later labels on the PR do
 	// not ask GitHub about it.
 	eventually(t, "the request done", func() bool {

@@ -1,15 +1,18 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +36,8 @@ type harness struct {
 	stop func()
 	pr   int
 	sha  string
+	// logs is the manager's log.
+	logs syncBuffer
 	// recoverEvery is the manager's RecoverEvery (default: off).
 	recoverEvery time.Duration
 	// waitingAfter is the manager's WaitingAfter (default 2m).
@@ -112,7 +117,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
 	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
-		WaitingAfter: h.waitingAfter, Logger: testLogger()})
+		WaitingAfter: h.waitingAfter, Logger: testLogger(&h.logs)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -124,14 +129,34 @@ func (h *harness) start() {
 	h.t.Cleanup(h.stop)
 }
 
-// testLogger is the manager's log in end-to-end tests: none, or with
-// BUILDFLEET_TEST_LOG=debug|info on stderr, for looking into a failure.
-func testLogger() *slog.Logger {
+// testLogger is the manager's log in end-to-end tests: kept at debug level
+// in buf (tests check that no secret reaches it), and with
+// BUILDFLEET_TEST_LOG=debug|info also on stderr, for looking into a failure.
+func testLogger(buf *syncBuffer) *slog.Logger {
+	var w io.Writer = buf
 	var lvl slog.Level
-	if v := os.Getenv("BUILDFLEET_TEST_LOG"); v == "" || lvl.UnmarshalText([]byte(v)) != nil {
-		return nil
+	if v := os.Getenv("BUILDFLEET_TEST_LOG"); v != "" && lvl.UnmarshalText([]byte(v)) == nil {
+		w = io.MultiWriter(buf, os.Stderr)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// syncBuffer is a log sink shared by the manager's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // listener reuses the previous address on a restart, so ghsim's hook URL
