@@ -265,3 +265,28 @@ func TestParallelStartsKeepMaxRunners(t *testing.T) {
 		t.Errorf("%d deliveries left (%v); want the 2 jobs that wait for room", len(un), err)
 	}
 }
+
+// TestSupersededRequestNotReported: the cancelled jobs of a superseded
+// request must not overwrite the results of the request that replaced it.
+func TestSupersededRequestNotReported(t *testing.T) {
+	f, st, gh, _ := newTestFleet(t, 4)
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
+		t.Fatal(err)
+	}
+	sup := "superseded"
+	if err := st.UpdateRequest(ctx, "r1", store.RequestFields{State: &sup}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.HandleJob(ctx, delivery("d2", "completed", 100, 7, `,"conclusion":"cancelled"`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(gh.statuses) != 0 {
+		t.Errorf("statuses %q for a superseded request, want none", gh.statuses)
+	}
+	r, _ := st.LatestRunner(ctx, 100)
+	if r.State != StateCompleted {
+		t.Errorf("runner row %+v, want completed", r)
+	}
+}

@@ -295,8 +295,13 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 // made for (not the run's head_sha, which is the default branch's) and
 // remembers it, so that a replay does not report it again.
 func (f *Fleet) report(ctx context.Context, req store.Request, r store.Runner, state, desc string) error {
-	if err := f.publish(ctx, req, r, state, desc); err != nil {
-		return err
+	// A superseded request's results would land on the same names as the
+	// request that replaced it (same SHA or not, same builders) and could
+	// overwrite them: its cancelled jobs are not reported.
+	if req.State != trigger.StateSuperseded {
+		if err := f.publish(ctx, req, r, state, desc); err != nil {
+			return err
+		}
 	}
 	return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Reported: &state})
 }
