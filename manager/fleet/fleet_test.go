@@ -114,7 +114,7 @@ func (g *fakeGitHub) ListRunners(context.Context, string, string) ([]github.Self
 
 var labels = []string{"self-hosted", "linux", "x86_64", "quick"}
 
-func newTestFleet(t *testing.T, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
+func newTestFleet(t testing.TB, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
