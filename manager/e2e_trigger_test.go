@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -281,9 +282,35 @@ func TestLostLabelEventRecovered(t *testing.T) {
 	if len(h.labels()) != 0 {
 		t.Errorf("label still on the PR after recovery: %v", h.labels())
 	}
+	// The lost delivery redelivered late, as GitHub's UI or API allows:
+	// the same label event, not built again.
+	var dropped ghsim.DeliveryRecord
+	for _, d := range h.gh.Deliveries() {
+		if d.Event == "pull_request" && d.Action == "labeled" && d.Dropped {
+			dropped = d
+		}
+	}
+	if dropped.ID == 0 {
+		t.Fatal("no dropped labeled delivery recorded")
+	}
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/repos/%s/hooks/%d/deliveries/%d/attempts", h.gh.URL(), e2eRepo, dropped.HookID, dropped.ID), nil)
+	req.Header.Set("Authorization", "Bearer test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("redelivery: %d", resp.StatusCode)
+	}
+	eventually(t, "the redelivery handled", func() bool {
+		_, err := h.m.store.Delivery(context.Background(), dropped.GUID)
+		un, _ := h.m.store.Unprocessed(context.Background(), 10, "pull_request")
+		return err == nil && len(un) == 0
+	})
 	time.Sleep(500 * time.Millisecond)
 	if n := h.calls("POST", "/dispatches"); n != 1 {
-		t.Errorf("%d dispatches, want 1 (later scans must not build again)", n)
+		t.Errorf("%d dispatches, want 1 (later scans and a late redelivery must not build again)", n)
 	}
 }
 

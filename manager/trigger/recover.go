@@ -13,9 +13,8 @@ import (
 
 // recoverMinAge leaves young labels to their webhook, which is likely on
 // its way. A labeled webhook delivered later than that, after the scan
-// already built the PR, would build it a second time: the request IDs
-// differ (delivery vs. label time), and GitHub's payload carries no label
-// time to match them on.
+// already built the PR, is recognised by Trigger.recovered (same PR, label
+// and SHA) and not built again.
 const recoverMinAge = 2 * time.Minute
 
 // Recover finds open PRs that still carry a trigger label (their webhook

@@ -274,6 +274,12 @@ func (t *Trigger) HandleDelivery(ctx context.Context, d store.Delivery) error {
 		// Still checked and unlabelled like any request, then skipped.
 		r.Reason = "closed"
 	}
+	if dup, err := t.recovered(ctx, r); err != nil {
+		return transient(err)
+	} else if dup {
+		t.log.Info("label event already recovered by the scan; not built again", "repo", r.Repo, "pr", r.PR, "delivery", d.ID)
+		return nil
+	}
 	stored, fresh, err := t.st.CreateRequest(ctx, r)
 	if err != nil {
 		return transient(err)
@@ -284,6 +290,27 @@ func (t *Trigger) HandleDelivery(ctx context.Context, d store.Delivery) error {
 	}
 	return t.advance(ctx, stored)
 }
+
+// recovered reports whether the lost-label scan already made a request for
+// this label event: same PR, label and SHA, recovered within lateWebhook.
+// A webhook that comes that late (or is redelivered by hand) must not build
+// the PR a second time.
+func (t *Trigger) recovered(ctx context.Context, r store.Request) (bool, error) {
+	prev, err := t.st.PreviousRequests(ctx, store.Request{Repo: r.Repo, PR: r.PR, Tier: r.Tier, CreatedAt: t.now()})
+	if err != nil {
+		return false, err
+	}
+	for _, p := range prev {
+		if p.DeliveryID == "recovered" && p.Label == r.Label && p.SHA == r.SHA && t.now().Sub(p.CreatedAt) < lateWebhook {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// lateWebhook is how late a labeled webhook may come after the scan
+// recovered its label event and still be recognised as the same event.
+const lateWebhook = 30 * time.Minute
 
 // requestID derives a request's ID from its delivery, so that a replayed
 // delivery finds the request it created before.
