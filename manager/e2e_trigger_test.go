@@ -312,6 +312,13 @@ func TestLostLabelEventRecovered(t *testing.T) {
 	if n := h.calls("POST", "/dispatches"); n != 1 {
 		t.Errorf("%d dispatches, want 1 (later scans and a late redelivery must not build again)", n)
 	}
+	// A new label on the same commit is a new request. GitHub's event times
+	// have whole seconds: let one pass so the two labels differ.
+	time.Sleep(1100 * time.Millisecond)
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a second run for the new label", func() bool { return h.calls("POST", "/dispatches") == 2 })
 }
 
 func TestUnknownSenderRefused(t *testing.T) {

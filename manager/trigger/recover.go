@@ -65,7 +65,9 @@ func (t *Trigger) recoverOne(ctx context.Context, repoName string, pr int, label
 	h := sha256.Sum256([]byte("recovered\x00" + repoName + "\x00" + strconv.Itoa(pr) + "\x00" + label + "\x00" + at.UTC().Format(time.RFC3339Nano)))
 	r := store.Request{
 		ID: hex.EncodeToString(h[:8]), DeliveryID: "recovered", Repo: repoName, PR: pr, SHA: p.HeadSHA,
-		Tier: tier, Label: label, Actor: actor, State: StateChecking, CreatedAt: t.now(),
+		// Created when the label was added (GitHub's clock), like a request
+		// from the webhook: a late webhook of the same event is matched on it.
+		Tier: tier, Label: label, Actor: actor, State: StateChecking, CreatedAt: at,
 	}
 	if p.State != "open" {
 		r.Reason = "closed"

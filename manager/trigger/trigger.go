@@ -301,9 +301,17 @@ func (t *Trigger) recovered(ctx context.Context, r store.Request) (bool, error) 
 		return false, err
 	}
 	for _, p := range prev {
-		if p.DeliveryID == "recovered" && p.Label == r.Label && p.SHA == r.SHA && t.now().Sub(p.CreatedAt) < lateWebhook {
-			return true, nil
+		if p.DeliveryID != "recovered" || p.Label != r.Label || p.SHA != r.SHA || t.now().Sub(p.CreatedAt) >= lateWebhook {
+			continue
 		}
+		// Someone may have added the label again since: then it is a new
+		// request. Asked only in this rare case.
+		owner, name := splitRepo(r.Repo)
+		_, at, err := t.gh.LastLabeler(ctx, owner, name, r.PR, r.Label)
+		if err != nil {
+			return false, fmt.Errorf("finding who labeled #%d last: %w", r.PR, err)
+		}
+		return !at.After(p.CreatedAt), nil
 	}
 	return false, nil
 }
