@@ -16,7 +16,6 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
-	"github.com/buildfleet/buildfleet/manager/nomad"
 )
 
 // ghsimBinary builds cmd/ghsim once per test process: the stand-in runner
@@ -79,39 +78,7 @@ func fleetPools() []config.Pool {
 // pools' jobs registered, running ghsim's stand-in runner.
 func newFleetHarness(t *testing.T) (*harness, *nomadtest.Agent) {
 	t.Helper()
-	bin, err := ghsimBinary()
-	if err != nil {
-		t.Fatalf("building ghsim: %v", err)
-	}
-	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}})
-	gh, pr, sha := startGHSim(t)
-	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1}
-	h.cfg.Nomad.Address = ag.Addr
-	h.cfg.Nomad.Namespace = "default"
-	h.cfg.Pools = fleetPools()
-	h.cfg.ApplyDefaults()
-
-	nc, err := nomad.New(h.cfg.Nomad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd, args := nomad.GhsimRunnerCommand(bin)
-	ro := nomad.RenderOptions{Command: cmd, Args: args, KillTimeout: 2 * time.Second,
-		Resources: map[string]nomad.Resources{config.TierQuick: {CPU: 100, MemoryMB: 64}}}
-	for _, p := range h.cfg.Pools {
-		job, err := nomad.RenderPoolJob(p, ro)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nc.RegisterPool(context.Background(), job); err != nil {
-			t.Fatalf("registering pool %s: %v", p.Name, err)
-		}
-	}
-	h.start()
-	if _, err := gh.AddHook(e2eRepo, "http://"+h.m.Addr().String()+"/webhook", e2eSecret, []string{"pull_request", "workflow_job", "workflow_run"}); err != nil {
-		t.Fatal(err)
-	}
-	return h, ag
+	return newFleetHarnessWith(t, fleetSetup{})
 }
 
 // allocWatcher records every runner allocation the agent ever shows: the

@@ -186,18 +186,5 @@ func (s *Store) ListRequests(ctx context.Context, limit int) ([]Request, error) 
 }
 
 func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Request, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing requests: %w", err)
-	}
-	defer rows.Close()
-	var out []Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "requests", scanRequest, q, args...)
 }

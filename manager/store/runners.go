@@ -102,21 +102,8 @@ func (s *Store) LatestRunner(ctx context.Context, jobID int64) (Runner, error) {
 
 // RunnersOfRequest returns every runner row of a request, oldest first.
 func (s *Store) RunnersOfRequest(ctx context.Context, requestID string) ([]Runner, error) {
-	rows, err := s.db.QueryContext(ctx,
+	return s.runners(ctx,
 		`SELECT `+runnerCols+` FROM runners WHERE request_id = ? ORDER BY created_at, github_job_id, attempt`, requestID)
-	if err != nil {
-		return nil, fmt.Errorf("listing runners: %w", err)
-	}
-	defer rows.Close()
-	var out []Runner
-	for rows.Next() {
-		r, err := scanRunner(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing runners: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // ActiveRunners counts a pool's runners in the given states (the fleet's

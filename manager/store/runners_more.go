@@ -58,20 +58,7 @@ func (s *Store) RunnersOfRun(ctx context.Context, runID int64) ([]Runner, error)
 }
 
 func (s *Store) runners(ctx context.Context, q string, args ...any) ([]Runner, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing runners: %w", err)
-	}
-	defer rows.Close()
-	var out []Runner
-	for rows.Next() {
-		r, err := scanRunner(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing runners: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "runners", scanRunner, q, args...)
 }
 
 // DispatchLatencies returns, for runners dispatched since since, the time
