@@ -7,16 +7,7 @@ import (
 )
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
-	reqs, err := s.st.ListRequests(r.Context(), s.limit)
-	if err != nil {
-		s.fail(w, r, err, false)
-		return
-	}
-	views := make([]requestView, 0, len(reqs))
-	for _, q := range reqs {
-		views = append(views, s.requestView(q))
-	}
-	pools, err := s.poolViews(r.Context(), false)
+	views, pools, err := s.recent(r)
 	if err != nil {
 		s.fail(w, r, err, false)
 		return
@@ -25,6 +16,24 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		"Title": "buildfleet", "Refresh": true, "Requests": views, "Pools": pools,
 		"RunnersKnown": s.runners != nil,
 	})
+}
+
+// recent is what the front page and its JSON twin show: the newest
+// requests and the pools with their runner counts.
+func (s *server) recent(r *http.Request) ([]requestView, []poolView, error) {
+	reqs, err := s.st.ListRequests(r.Context(), s.limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	views := make([]requestView, 0, len(reqs))
+	for _, q := range reqs {
+		views = append(views, s.requestView(q))
+	}
+	pools, err := s.poolViews(r.Context(), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return views, pools, nil
 }
 
 func (s *server) request(w http.ResponseWriter, r *http.Request) {
@@ -51,16 +60,7 @@ func (s *server) poolsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) apiRequests(w http.ResponseWriter, r *http.Request) {
-	reqs, err := s.st.ListRequests(r.Context(), s.limit)
-	if err != nil {
-		s.fail(w, r, err, true)
-		return
-	}
-	views := make([]requestView, 0, len(reqs))
-	for _, q := range reqs {
-		views = append(views, s.requestView(q))
-	}
-	pools, err := s.poolViews(r.Context(), false)
+	views, pools, err := s.recent(r)
 	if err != nil {
 		s.fail(w, r, err, true)
 		return
