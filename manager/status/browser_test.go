@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,11 @@ import (
 func TestBrowser(t *testing.T) {
 	exe := testenv.Chromium(t)
 	f := newFixture(t, nil)
+	profile := browserProfile(t)
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
@@ -72,4 +74,28 @@ func TestBrowser(t *testing.T) {
 	if runHref != "https://github.example/python/cpython/actions/runs/777" {
 		t.Errorf("run link %q", runHref)
 	}
+}
+
+// browserProfile is a fresh user data dir for Chromium. Chromium's helper
+// processes may still write to it for a moment after the browser exits, so
+// it is removed with a few retries rather than by t.TempDir's single try.
+func browserProfile(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "buildfleet-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if i == 20 {
+				t.Logf("leaving Chromium profile %s: %v", dir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }
