@@ -3,6 +3,7 @@ package ghsim
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,6 +65,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.base = "http://" + r.Host
 	}
 	s.mu.Unlock()
+	// GitHub Enterprise Server serves the REST API under /api/v3; clients
+	// that derive the API root from a web URL (ARC's) go there.
+	if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3/"); ok {
+		r.URL.Path, r.URL.RawPath = "/"+p, ""
+	}
 	if !isAPI(r.URL.Path) {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -142,6 +148,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 	for _, p := range []string{"Bearer ", "bearer ", "token ", "Token "} {
 		if strings.HasPrefix(h, p) {
 			tok = strings.TrimSpace(h[len(p):])
+		}
+	}
+	if b, ok := strings.CutPrefix(h, "Basic "); ok {
+		// Basic auth with a token as the password, as GitHub accepts it
+		// (ARC's client sends "github:<PAT>").
+		if dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b)); err == nil {
+			_, tok, _ = strings.Cut(string(dec), ":")
 		}
 	}
 	if h == "" {

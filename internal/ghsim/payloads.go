@@ -22,6 +22,7 @@ func (s *Server) emitWorkflowRun(ru *run, action string) {
 }
 
 func (s *Server) emitWorkflowJob(j *job, action string) {
+	s.scaleSetJobEvent(j, action)
 	s.emit(j.Run.Repo, "workflow_job", action, j.Run.Actor, obj{
 		"workflow_job": s.jobJSON(j),
 	})

@@ -48,6 +48,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /_ghsim/runner/heartbeat", s.handleRunnerHeartbeat)
 	m.HandleFunc("POST /_ghsim/runner/complete", s.handleRunnerComplete)
 	s.controlRoutes()
+	s.scaleSetRoutes()
 
 	m.HandleFunc("GET /{owner}/{repo}/actions/runs/{run}/job/{job}", s.handleJobPage)
 }

@@ -129,7 +129,7 @@ func (s *Server) pickJob(rn *runner) *job {
 	}
 	var best *job
 	for _, j := range s.st.jobs {
-		if j.Status == "queued" && j.Run.Repo == rn.Repo && labelsMatch(j.Labels, rn.Labels) && (best == nil || j.ID < best.ID) {
+		if j.Status == "queued" && j.Run.Repo == rn.Repo && labelsMatch(j.Labels, rn.Labels) && s.scaleSetAllows(j, rn) && (best == nil || j.ID < best.ID) {
 			best = j
 		}
 	}

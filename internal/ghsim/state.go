@@ -26,6 +26,8 @@ type state struct {
 	// for the secondary limit; appTokens are installation tokens issued.
 	writes    map[string][]time.Time
 	appTokens map[string]bool
+	// scaleSets is the runner scale-set side of the Actions service.
+	scaleSets *scaleSetState
 }
 
 func newState() *state {
