@@ -118,7 +118,9 @@ type Pool struct {
 	Platform string `mapstructure:"platform" yaml:"platform"`
 	// Tier is the tier the pool serves.
 	Tier string `mapstructure:"tier" yaml:"tier"`
-	// Labels is the exact runs-on label set the pool's runners carry.
+	// Labels describe the pool (status page, lint). Runners do not carry
+	// them: each runner carries only the binding label the manager makes
+	// for one builder (see manager/trigger), so no other job can take it.
 	Labels []string `mapstructure:"labels" yaml:"labels"`
 	// Stable pools build every request of their tier; unstable pools only
 	// when asked for by name.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 )
 
 // valid returns a small valid config to break in table cases.
@@ -52,10 +51,6 @@ func TestValidate(t *testing.T) {
 		{"long label", func(c *Config) { c.Repositories[0].Triggers[0].Label = strings.Repeat("x", 51) }, "repositories[0].triggers[0].label", "at most 50"},
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"bad nomad url", func(c *Config) { c.Nomad.Address = "nomad:4646" }, "nomad.address", "http(s) URL"},
-		{"pool labels within another pool's", func(c *Config) {
-			c.Pools = append(c.Pools, Pool{Name: "asan", Platform: "linux-x86_64", Tier: TierQuick, Labels: []string{"self-hosted", "LINUX", "asan"}, Stable: true, NomadJob: "runner-asan", MaxRunners: 1, JobTimeout: Duration(time.Hour)})
-		}, "pools[0].labels", `also on pool "asan"`},
-		{"identical pool labels", func(c *Config) { c.Pools[1].Labels = []string{"linux", "self-hosted"} }, "pools[1].labels", `also on pool "linux-quick"`},
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "text or json"},
 	}
 	for _, tt := range tests {

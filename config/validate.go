@@ -191,16 +191,6 @@ func (c *Config) Validate() error {
 			bad(k+".job_timeout", "must be positive, got %s", p.JobTimeout)
 		}
 	}
-	// GitHub gives a job to any runner that has all of its labels, so a pool
-	// whose label set is within another's would see its jobs taken by the
-	// other pool's runners, and the other pool's jobs left without one.
-	for i, p := range c.Pools {
-		for j, q := range c.Pools {
-			if i != j && len(p.Labels) > 0 && labelSubset(p.Labels, q.Labels) && (len(p.Labels) < len(q.Labels) || i > j) {
-				bad(fmt.Sprintf("pools[%d].labels", i), "every label is also on pool %q (pools[%d]), whose runners could take this pool's jobs; add a label only this pool has", q.Name, j)
-			}
-		}
-	}
 	for i, r := range c.Repositories {
 		for j, t := range r.Triggers {
 			if tiers[t.Tier] && !stableTiers[t.Tier] {
@@ -214,21 +204,6 @@ func (c *Config) Validate() error {
 		bad("nomad.namespace", "must not be empty")
 	}
 	return errors.Join(errs...)
-}
-
-// labelSubset reports whether every label of a is in b (case-insensitive,
-// as GitHub matches runner labels).
-func labelSubset(a, b []string) bool {
-	in := map[string]bool{}
-	for _, l := range b {
-		in[strings.ToLower(l)] = true
-	}
-	for _, l := range a {
-		if !in[strings.ToLower(l)] {
-			return false
-		}
-	}
-	return true
 }
 
 func checkURL(bad func(string, string, ...any), key, s string) {

@@ -82,3 +82,13 @@ func Chromium(t testing.TB) string {
 	missing(t, "chromium", "run make browser (installs Debian's chromium)")
 	return ""
 }
+
+// Shellcheck returns the path of shellcheck (installed by `make packages`).
+func Shellcheck(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("shellcheck")
+	if err != nil {
+		missing(t, "shellcheck", "install it with `make packages`")
+	}
+	return p
+}

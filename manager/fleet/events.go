@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/buildfleet/buildfleet/config"
 )
 
 // jobEvent is the part of GitHub's workflow_job payload the fleet reads.
@@ -40,46 +38,6 @@ func parseJob(b []byte) (jobEvent, error) {
 		return e, fmt.Errorf("workflow_job payload: missing workflow_job.id or run_id")
 	}
 	return e, nil
-}
-
-// matchPool finds the pool that serves a job's runs-on labels: the pool
-// whose label set equals them (case-insensitively, as GitHub matches), else
-// the first pool whose labels include them all (such a runner would take
-// the job on GitHub too). Nil when none does.
-func matchPool(pools []config.Pool, labels []string) *config.Pool {
-	want := labelSet(labels)
-	if len(want) == 0 {
-		return nil
-	}
-	var superset *config.Pool
-	for i := range pools {
-		have := labelSet(pools[i].Labels)
-		all := true
-		for l := range want {
-			if !have[l] {
-				all = false
-				break
-			}
-		}
-		if !all {
-			continue
-		}
-		if len(have) == len(want) {
-			return &pools[i]
-		}
-		if superset == nil {
-			superset = &pools[i]
-		}
-	}
-	return superset
-}
-
-func labelSet(ls []string) map[string]bool {
-	m := make(map[string]bool, len(ls))
-	for _, l := range ls {
-		m[strings.ToLower(strings.TrimSpace(l))] = true
-	}
-	return m
 }
 
 // runnerName is a runner's unique name on GitHub and in Nomad: the pool,

@@ -5,32 +5,35 @@ import (
 	"testing"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/store"
 )
 
-func TestMatchPool(t *testing.T) {
-	pools := []config.Pool{
-		{Name: "wide", Labels: []string{"self-hosted", "linux", "x86_64", "quick", "debug"}},
-		{Name: "exact", Labels: []string{"self-hosted", "linux", "x86_64", "quick"}},
+func TestBuilderPool(t *testing.T) {
+	f := New(Options{Config: config.Config{Pools: []config.Pool{
+		{Name: "linux-quick", Labels: []string{"self-hosted", "linux", "x86_64", "quick"}},
 		{Name: "mac", Labels: []string{"self-hosted", "macos", "arm64", "quick"}},
-	}
+	}}})
+	req := store.Request{Builders: `[{"name":"linux-quick","labels":["buildfleet-aaaa"]},{"name":"mac","labels":["buildfleet-bbbb"]},{"name":"gone","labels":["buildfleet-cccc"]}]`}
 	for _, tc := range []struct {
 		name   string
 		labels []string
 		want   string
 	}{
-		{"exact set wins over an earlier superset", []string{"self-hosted", "linux", "x86_64", "quick"}, "exact"},
-		{"case-insensitive", []string{"Self-Hosted", "LINUX", "x86_64", "Quick"}, "exact"},
-		{"superset when no exact set", []string{"linux", "debug"}, "wide"},
-		{"no pool", []string{"self-hosted", "windows"}, ""},
+		{"the builder's label", []string{"buildfleet-bbbb"}, "mac"},
+		{"case-insensitive", []string{"BuildFleet-AAAA"}, "linux-quick"},
+		{"the pool's own labels are no builder's", []string{"self-hosted", "linux", "x86_64", "quick"}, ""},
+		{"a builder's label plus another", []string{"buildfleet-aaaa", "self-hosted"}, ""},
+		{"a pool no longer configured", []string{"buildfleet-cccc"}, ""},
 		{"no labels", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ""
-			if p := matchPool(pools, tc.labels); p != nil {
+			p, why := f.builderPool(req, tc.labels)
+			if p != nil {
 				got = p.Name
 			}
-			if got != tc.want {
-				t.Errorf("matchPool(%v) = %q, want %q", tc.labels, got, tc.want)
+			if got != tc.want || (p == nil) != (why != "") {
+				t.Errorf("builderPool(%v) = %q (%q), want %q", tc.labels, got, why, tc.want)
 			}
 		})
 	}

@@ -8,7 +8,7 @@
 //
 //	workflow_job.queued
 //	   ├─ run not dispatched by us ──▶ ignored (nothing recorded, nothing started)
-//	   ├─ no pool serves the labels ──▶ status error "no pool serves labels …"
+//	   ├─ labels are no builder's binding label ──▶ status error "runs-on […] is no builder's label …"
 //	   ├─ pool at max_runners ──▶ delivery left pending, retried next pass
 //	   └─▶ starting ──Nomad up? JIT config──▶ (runner_id stored) ──Nomad dispatch──▶ dispatched
 //	          └─ JIT config or dispatch failed ──▶ failed; next pass: attempt+1
@@ -31,14 +31,15 @@
 // pools without an active attempt — are removed at start and after
 // changes.
 //
-// Pools' label sets must not include one another: GitHub gives a job to
-// any online runner that has all its labels. Jobs of one pool can still
-// swap runners. When job A's in_progress names the runner started for job
-// B, A's row records it (taken_by), B's attempt becomes failed ("its runner
-// took job A") and B gets a new attempt (it counts towards B's attempts);
-// A's own runner is left running: it takes B or another job, and the
-// orphan sweep stops it if it is idle and unaccounted for (never while
-// GitHub says it is busy). See takenBy.
+// A queued job maps to its pool through its runs-on labels, which must be
+// exactly one builder's binding label (made by the trigger at dispatch,
+// stored with the request); the runner is registered with that label and
+// no other, so no other job, ours or foreign, can take it (security model
+// point 6). Should job A's in_progress still name the runner started for
+// job B (a request recorded before binding labels), A's row records it
+// (taken_by), B's attempt becomes failed ("its runner took job A") and B
+// gets a new attempt; the orphan sweep stops A's own runner if it is idle
+// and unaccounted for (never while GitHub says it is busy). See takenBy.
 //
 // Writes to GitHub per builder in steady state: the JIT config, the
 // in-progress status and the final status (no "queued" status).

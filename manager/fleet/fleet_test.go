@@ -19,16 +19,18 @@ import (
 type fakeGitHub struct {
 	mu       sync.Mutex
 	jit      []string // runner names
+	jitLabel [][]string
 	statuses []string // "context state description"
 	deleted  []int64
 
 	registered []github.SelfHostedRunner
 }
 
-func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _, _, name string, _ int64, _ []string) (int64, config.Secret, error) {
+func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _, _, name string, _ int64, labels []string) (int64, config.Secret, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.jit = append(g.jit, name)
+	g.jitLabel = append(g.jitLabel, labels)
 	return int64(len(g.jit)), config.Secret("jit-" + name), nil
 }
 
@@ -114,6 +116,10 @@ func (g *fakeGitHub) ListRunners(context.Context, string, string) ([]github.Self
 
 var labels = []string{"self-hosted", "linux", "x86_64", "quick"}
 
+// bindingLabel is the builder's label in ourRequest; the deliveries carry
+// it in another case, as GitHub compares labels case-insensitively.
+const bindingLabel = "buildfleet-testbinding"
+
 func newTestFleet(t testing.TB, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
@@ -130,7 +136,8 @@ func newTestFleet(t testing.TB, maxRunners int) (*Fleet, *store.Store, *fakeGitH
 func ourRequest(t *testing.T, st *store.Store, state string, runID int64) {
 	t.Helper()
 	ctx := context.Background()
-	if _, _, err := st.CreateRequest(ctx, store.Request{ID: "r1", Repo: "o/r", PR: 1, SHA: "pr-head", Tier: "quick", State: state}); err != nil {
+	if _, _, err := st.CreateRequest(ctx, store.Request{ID: "r1", Repo: "o/r", PR: 1, SHA: "pr-head", Tier: "quick", State: state,
+		Builders: `[{"name":"linux-quick","labels":["` + bindingLabel + `"]}]`}); err != nil {
 		t.Fatal(err)
 	}
 	tries := 1
@@ -145,7 +152,7 @@ func ourRequest(t *testing.T, st *store.Store, state string, runID int64) {
 
 func delivery(id, action string, jobID, runID int64, extra string) store.Delivery {
 	return store.Delivery{ID: id, Event: "workflow_job", ReceivedAt: time.Now(), Payload: []byte(fmt.Sprintf(
-		`{"action":%q,"workflow_job":{"id":%d,"run_id":%d,"name":"b","labels":["self-hosted","Linux","x86_64","quick"],"html_url":"https://gh/job/%d"%s},"repository":{"full_name":"o/r"}}`,
+		`{"action":%q,"workflow_job":{"id":%d,"run_id":%d,"name":"b","labels":["Buildfleet-TestBinding"],"html_url":"https://gh/job/%d"%s},"repository":{"full_name":"o/r"}}`,
 		action, jobID, runID, jobID, extra))}
 }
 
@@ -167,6 +174,9 @@ func TestJobLifecycleWritesThreeTimes(t *testing.T) {
 	}
 	if len(gh.jit) != 1 || gh.jit[0] != "bf-linux-quick-100-1" || len(nm.dispatched) != 1 {
 		t.Errorf("JIT configs %v, dispatched %v; want one runner", gh.jit, nm.dispatched)
+	}
+	if fmt.Sprint(gh.jitLabel) != "[["+bindingLabel+"]]" {
+		t.Errorf("runner registered with labels %v, want only the builder's binding label", gh.jitLabel)
 	}
 	want := []string{"buildfleet/linux-quick pending running on bf-linux-quick-100-1", "buildfleet/linux-quick success build success"}
 	if fmt.Sprint(gh.statuses) != fmt.Sprint(want) {

@@ -71,10 +71,9 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 	default:
 		attempt = last.Attempt + 1
 	}
-	pool := matchPool(f.cfg.Pools, j.Labels)
+	pool, desc := f.builderPool(req, j.Labels)
 	if pool == nil {
-		f.log.Warn("no pool serves a job's labels", "request", req.ID, "job", j.ID, "labels", j.Labels)
-		desc := fmt.Sprintf("no pool serves labels %s", strings.Join(j.Labels, ", "))
+		f.log.Warn("job not on a builder's label", "request", req.ID, "job", j.ID, "labels", j.Labels, "reason", desc)
 		return f.publish(ctx, req, store.Runner{GitHubJobID: j.ID, Pool: j.Name, HTMLURL: j.HTMLURL}, "error", desc)
 	}
 	r, err := f.admitRunner(ctx, *pool, store.Runner{
@@ -135,7 +134,13 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	r.NomadJobID = child
-	id, jit, err := f.gh.GenerateJITConfig(ctx, owner, repo, r.RunnerName, github.DefaultRunnerGroup, pool.Labels)
+	b, ok := builderNamed(req, r.Pool)
+	if !ok {
+		return f.fail(ctx, r, pool, fmt.Errorf("request %s has no builder %s", req.ID, r.Pool))
+	}
+	// The builder's binding label is the runner's only label: no other job
+	// can ask for it (see trigger.Builder).
+	id, jit, err := f.gh.GenerateJITConfig(ctx, owner, repo, r.RunnerName, github.DefaultRunnerGroup, b.Labels)
 	if errors.Is(err, github.ErrConflict) {
 		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
 	}
@@ -246,7 +251,7 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	if errors.Is(err, store.ErrNotFound) {
 		// Completed (e.g. cancelled) before a runner was started: record it,
 		// so that a queued event still pending starts nothing.
-		pool := matchPool(f.cfg.Pools, j.Labels)
+		pool, _ := f.builderPool(req, j.Labels)
 		if pool == nil {
 			return nil
 		}

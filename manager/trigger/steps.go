@@ -2,7 +2,6 @@ package trigger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -301,22 +300,4 @@ func (t *Trigger) ref(ctx context.Context, repo *config.Repository) (string, err
 	t.branches[key] = b
 	t.mu.Unlock()
 	return b, nil
-}
-
-// Builder is one entry of the builders input: a pool and its labels.
-type Builder struct {
-	Name   string   `json:"name"`
-	Labels []string `json:"labels"`
-}
-
-func buildersJSON(pools []config.Pool) (string, error) {
-	if len(pools) == 0 {
-		return "", fmt.Errorf("no stable pool serves this tier")
-	}
-	bs := make([]Builder, len(pools))
-	for i, p := range pools {
-		bs[i] = Builder{Name: p.Name, Labels: p.Labels}
-	}
-	b, err := json.Marshal(bs)
-	return string(b), err
 }

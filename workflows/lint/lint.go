@@ -1,8 +1,9 @@
 // Package lint checks the workflow files that the buildfleet manager
 // dispatches. It runs actionlint (as a library, with the fleet's pool labels
-// declared as self-hosted runner labels) and adds buildfleet's own rules,
-// which catch the mistakes that make a build never start or build the wrong
-// commit: a runs-on label set that no pool serves, dispatch inputs that do
+// declared as self-hosted runner labels and shellcheck on run: scripts) and
+// adds buildfleet's own rules, which catch the mistakes that make a build
+// never start, run on a runner another job could take, or build the wrong
+// commit: a runs-on that does not come from the builders input, dispatch inputs that do
 // not match what the manager sends, inputs interpolated into shell scripts,
 // a checkout that does not pin the requested commit, and a run name the
 // manager cannot find.
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 
 	"github.com/rhysd/actionlint"
@@ -69,6 +71,27 @@ func (f Finding) String() string {
 // what prevents checking at all (an unreadable file); problems in a file are
 // findings, a YAML syntax error included.
 func Lint(cfg config.Config, files []string) ([]Finding, error) {
+	return LintWith(cfg, files, Options{Shellcheck: "shellcheck"})
+}
+
+// Options tune LintWith.
+type Options struct {
+	// Shellcheck is the shellcheck command that actionlint runs on every
+	// run: script (as upstream actionlint does), a name on PATH or a path.
+	// A missing command is an error: without it the linter would report
+	// less than actionlint. Empty turns the check off.
+	Shellcheck string
+}
+
+// LintWith is Lint with options.
+func LintWith(cfg config.Config, files []string, o Options) ([]Finding, error) {
+	if o.Shellcheck != "" {
+		p, err := exec.LookPath(o.Shellcheck)
+		if err != nil {
+			return nil, fmt.Errorf("shellcheck %q not found (install shellcheck, or turn the check off): %w", o.Shellcheck, err)
+		}
+		o.Shellcheck = p
+	}
 	if len(cfg.Pools) == 0 {
 		return nil, errors.New("the config declares no pools: no runs-on label set could be served")
 	}
@@ -83,7 +106,7 @@ func Lint(cfg config.Config, files []string) ([]Finding, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading workflow: %w", err)
 		}
-		fs, err := lintFile(cfg, alcfg, file, src)
+		fs, err := lintFile(cfg, alcfg, o.Shellcheck, file, src)
 		if err != nil {
 			return nil, fmt.Errorf("linting %s: %w", file, err)
 		}
@@ -142,9 +165,10 @@ func writeActionlintConfig(cfg config.Config) (string, error) {
 // lintFile runs actionlint with buildfleet's rules added on one file. The
 // rules are made per file: they keep state and read the file's source for
 // positions inside block scalars.
-func lintFile(cfg config.Config, alcfg, file string, src []byte) ([]Finding, error) {
+func lintFile(cfg config.Config, alcfg, shellcheck, file string, src []byte) ([]Finding, error) {
 	l, err := actionlint.NewLinter(io.Discard, &actionlint.LinterOptions{
 		ConfigFile: alcfg,
+		Shellcheck: shellcheck,
 		OnRulesCreated: func(rules []actionlint.Rule) []actionlint.Rule {
 			return append(rules, newRules(cfg, src)...)
 		},
@@ -166,4 +190,13 @@ func lintFile(cfg config.Config, alcfg, file string, src []byte) ([]Finding, err
 		out = append(out, Finding{File: file, Line: e.Line, Col: e.Column, Rule: e.Kind, Message: msg})
 	}
 	return out, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, l := range list {
+		if strings.EqualFold(l, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -28,7 +28,7 @@ func newRules(cfg config.Config, src []byte) []actionlint.Rule {
 	return []actionlint.Rule{
 		&inputsRule{RuleBase: actionlint.NewRuleBase(RuleInputs, "workflow_dispatch inputs match what the manager sends"), cfg: cfg},
 		&runNameRule{RuleBase: actionlint.NewRuleBase(RuleRunName, "run-name carries the request id")},
-		&runsOnRule{RuleBase: actionlint.NewRuleBase(RuleRunsOn, "every runs-on label set is served by a pool"), pools: cfg.Pools},
+		&runsOnRule{RuleBase: actionlint.NewRuleBase(RuleRunsOn, "runs-on comes from the builders input")},
 		&injectionRule{RuleBase: actionlint.NewRuleBase(RuleInjection, "inputs reach run: scripts through env only"), src: s},
 		&pinRule{RuleBase: actionlint.NewRuleBase(RuleSHAPin, "code is checked out at the sha input")},
 		&jobNameRule{RuleBase: actionlint.NewRuleBase(RuleJobName, "jobs over the builders input are named after the pool")},

@@ -14,12 +14,13 @@ import (
 const defaultWorkflows = "workflows/*.yml"
 
 func (a *app) lintCmd() *cobra.Command {
-	return &cobra.Command{
+	shellcheck := "shellcheck"
+	cmd := &cobra.Command{
 		Use:   "lint [WORKFLOW...]",
 		Short: "Check workflow files against the fleet: actionlint plus buildfleet's rules",
 		Long: "Check workflow files with actionlint (the pools' labels declared as self-hosted\n" +
-			"runner labels) and buildfleet's rules: every runs-on label set is served by a\n" +
-			"pool of the config, the workflow_dispatch inputs are what the manager sends,\n" +
+			"runner labels, shellcheck on run: scripts) and buildfleet's rules: runs-on\n" +
+			"comes from the builders input, the workflow_dispatch inputs are what the manager sends,\n" +
 			"inputs are not interpolated into run: scripts, the checkout pins the sha input,\n" +
 			"and run-name carries the request id.\n\n" +
 			"Findings go to stdout as file:line:col: message [rule]; the exit status is 1\n" +
@@ -38,7 +39,7 @@ func (a *app) lintCmd() *cobra.Command {
 					return &exitError{code: 1, msg: "no workflow files given and none match " + defaultWorkflows}
 				}
 			}
-			findings, err := lint.Lint(c, files)
+			findings, err := lint.LintWith(c, files, lint.Options{Shellcheck: shellcheck})
 			if err != nil {
 				return &exitError{code: 1, msg: err.Error()}
 			}
@@ -53,4 +54,6 @@ func (a *app) lintCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&shellcheck, "shellcheck", shellcheck, `shellcheck command run on every run: script, as actionlint does ("" turns it off)`)
+	return cmd
 }

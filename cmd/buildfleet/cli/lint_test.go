@@ -28,7 +28,7 @@ func TestLintFindings(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("stdout has %d lines, want 1 finding:\n%s", len(lines), out)
 	}
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(file) + `:34:15: runs-on labels \[[^]]*\] are served by no pool .* \[buildfleet-runs-on\]$`)
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(file) + `:34:15: runs-on \[[^]]*\] does not come from the builders input.* \[buildfleet-runs-on\]$`)
 	if !re.MatchString(lines[0]) {
 		t.Errorf("finding = %q, want file:line:col: message [rule]", lines[0])
 	}

@@ -1,0 +1,43 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
+)
+
+// builderPool maps a queued job of one of our runs to its pool through the
+// binding label the trigger made for that builder: the job's runs-on labels
+// must be exactly one builder's labels. Matching label sets against the
+// pools would start a runner for any job that asks for a pool's labels. On
+// failure it says why, for the PR.
+func (f *Fleet) builderPool(req store.Request, jobLabels []string) (*config.Pool, string) {
+	b, ok := trigger.BuilderOf(req.Builders, jobLabels)
+	if !ok {
+		return nil, fmt.Sprintf("runs-on [%s] is no builder's label of this request: the workflow must run on ${{ matrix.builder.labels }}",
+			strings.Join(jobLabels, ", "))
+	}
+	p := f.pool(b.Name)
+	if p == nil {
+		return nil, fmt.Sprintf("pool %s is no longer configured", b.Name)
+	}
+	return p, ""
+}
+
+// builderNamed finds a request's builder by pool name.
+func builderNamed(req store.Request, name string) (trigger.Builder, bool) {
+	var bs []trigger.Builder
+	if err := json.Unmarshal([]byte(req.Builders), &bs); err != nil {
+		return trigger.Builder{}, false
+	}
+	for _, b := range bs {
+		if b.Name == name && len(b.Labels) > 0 {
+			return b, true
+		}
+	}
+	return trigger.Builder{}, false
+}
