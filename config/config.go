@@ -132,6 +132,10 @@ type Pool struct {
 	MaxRunners int `mapstructure:"max_runners" yaml:"max_runners"`
 	// JobTimeout bounds one build on the pool.
 	JobTimeout Duration `mapstructure:"job_timeout" yaml:"job_timeout"`
+	// WaitTimeout bounds how long a builder waits for a host (pool full,
+	// no eligible host) before it ends as a fleet error with the last
+	// placement reason, so that every request ends and gets its summary.
+	WaitTimeout Duration `mapstructure:"wait_timeout" yaml:"wait_timeout"`
 }
 
 // Nomad configures the Nomad API client.
@@ -214,8 +218,15 @@ func (c *Config) ApplyDefaults() {
 				p.JobTimeout = Duration(4 * time.Hour)
 			}
 		}
+		if p.WaitTimeout == 0 {
+			p.WaitTimeout = Duration(DefaultWaitTimeout)
+		}
 	}
 }
+
+// DefaultWaitTimeout is longer than a refleak build: a builder queued
+// behind one still gets a host before it is given up.
+const DefaultWaitTimeout = 6 * time.Hour
 
 // Report and comment modes of a repository.
 const (

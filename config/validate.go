@@ -190,6 +190,9 @@ func (c *Config) Validate() error {
 		if p.JobTimeout <= 0 {
 			bad(k+".job_timeout", "must be positive, got %s", p.JobTimeout)
 		}
+		if p.WaitTimeout <= 0 {
+			bad(k+".wait_timeout", "must be positive, got %s", p.WaitTimeout)
+		}
 	}
 	for i, r := range c.Repositories {
 		for j, t := range r.Triggers {

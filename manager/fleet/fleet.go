@@ -136,6 +136,11 @@ type Options struct {
 	// OrphansEvery is how often runner registrations and Nomad children
 	// that no attempt accounts for are removed (default 1m; also at start).
 	OrphansEvery time.Duration
+	// QueuedAfter is how long a builder may wait for a host before its
+	// result says "queued: waiting for a host in <pool>, N ahead" (default
+	// 15s; a builder placed sooner costs no queued write). A builder that
+	// max_runners holds back says so at once.
+	QueuedAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -157,8 +162,12 @@ type Fleet struct {
 	admit sync.Mutex
 
 	waitingAfter time.Duration
+	queuedAfter  time.Duration
 	orphansEvery time.Duration
-	index        uint64 // highest Nomad index handled
+	// held are the jobs max_runners keeps back (see waiting.go).
+	heldMu sync.Mutex
+	held   map[int64]held
+	index  uint64 // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
 	changed bool
 }
@@ -177,12 +186,15 @@ func New(o Options) *Fleet {
 	if o.WaitingAfter <= 0 {
 		o.WaitingAfter = 2 * time.Minute
 	}
+	if o.QueuedAfter <= 0 {
+		o.QueuedAfter = 15 * time.Second
+	}
 	if o.OrphansEvery <= 0 {
 		o.OrphansEvery = time.Minute
 	}
 	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
-		waitingAfter: o.WaitingAfter, orphansEvery: o.OrphansEvery}
+		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery}
 }
 
 // Wake asks the loop to look at the store now (new deliveries).

@@ -63,7 +63,10 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 	r.NomadState, r.NomadReason = ns, why
 	f.log.Debug("runner", "runner", r.RunnerName, "nomad_state", ns, "reason", why)
 	switch u.State {
+	case nomad.StatePlaced:
+		f.placed(ctx, r, u)
 	case nomad.StateRunning:
+		f.placed(ctx, r, u)
 		// The template has rendered the JIT config into the task's secrets
 		// dir: the variable is no longer needed in Nomad.
 		if pool := f.pool(r.Pool); pool != nil {
@@ -206,6 +209,9 @@ func (f *Fleet) sweep(ctx context.Context) {
 		case StateDispatched:
 			err = f.checkWaiting(ctx, r)
 		}
+		if err == nil && (r.State == StateStarting || r.State == StateDispatched) {
+			err = f.checkQueuedNow(ctx, r)
+		}
 		if err != nil && !errors.Is(err, errPending) {
 			f.log.Warn("moving runner on", "runner", r.RunnerName, "err", err)
 		}
@@ -237,7 +243,7 @@ func (f *Fleet) checkWaiting(ctx context.Context, r store.Runner) error {
 		return err
 	}
 	f.log.Info("runner waits for a host", "runner", r.RunnerName, "reason", why)
-	if err := f.report(ctx, req, r, "pending", "waiting for a host: "+why); err != nil {
+	if err := f.report(ctx, req, r, "pending", noHostPrefix+" in "+r.Pool+": "+why); err != nil {
 		return err
 	}
 	yes := true

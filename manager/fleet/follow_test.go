@@ -105,7 +105,7 @@ func TestWaitingForAHostReportedOnce(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	f.sweep(ctx)
 	f.sweep(ctx)
-	want := []string{"buildfleet/linux-quick pending waiting for a host: no eligible host: 1 node ineligible"}
+	want := []string{"buildfleet/linux-quick pending queued: no eligible host in linux-quick: no eligible host: 1 node ineligible"}
 	if fmt.Sprint(gh.statuses) != fmt.Sprint(want) {
 		t.Fatalf("statuses %q, want %q", gh.statuses, want)
 	}

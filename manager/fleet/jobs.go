@@ -81,9 +81,14 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, attempt), HTMLURL: j.HTMLURL, State: StateStarting,
 		ReceivedAt: e.receivedAt,
 	})
+	var full poolFull
+	if errors.As(err, &full) {
+		return f.heldBack(ctx, req, *pool, e, full.active)
+	}
 	if err != nil {
 		return err
 	}
+	f.unhold(j.ID)
 	return f.start(ctx, req, r)
 }
 
@@ -97,8 +102,8 @@ func (f *Fleet) admitRunner(ctx context.Context, pool config.Pool, r store.Runne
 		return r, fmt.Errorf("%w: %w", errPending, err)
 	}
 	if n >= pool.MaxRunners {
-		f.log.Info("pool full, job waits", "pool", pool.Name, "job", r.GitHubJobID, "active", n)
-		return r, errPending
+		f.log.Debug("pool full, job waits", "pool", pool.Name, "job", r.GitHubJobID, "active", n)
+		return r, poolFull{active: n}
 	}
 	r, err = f.st.CreateRunner(ctx, r)
 	if err != nil {
@@ -106,6 +111,12 @@ func (f *Fleet) admitRunner(ctx context.Context, pool config.Pool, r store.Runne
 	}
 	return r, nil
 }
+
+// poolFull is the errPending of a job that max_runners keeps back.
+type poolFull struct{ active int }
+
+func (p poolFull) Error() string { return fmt.Sprintf("pool full (%d active)", p.active) }
+func (p poolFull) Unwrap() error { return errPending }
 
 // start takes a runner row in state starting to dispatched: a JIT config
 // from GitHub, then a Nomad dispatch. The JIT config is never stored; if
@@ -219,6 +230,8 @@ func (f *Fleet) inProgress(ctx context.Context, req store.Request, e jobEvent) e
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, HTMLURL: &url}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	started := f.now()
+	_ = f.st.MarkRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerMarks{StartedAt: &started})
 	r.HTMLURL = url
 	pool := f.pool(r.Pool)
 	if pool != nil && r.TakenBy == "" {
@@ -228,6 +241,9 @@ func (f *Fleet) inProgress(ctx context.Context, req store.Request, e jobEvent) e
 	}
 	if r.Reported != "" && !r.Waiting {
 		return nil
+	}
+	if r.TakenBy == "" {
+		name = f.hostOf(ctx, r) // the host, once Nomad said where it runs
 	}
 	if err := f.report(ctx, req, r, "pending", "running on "+name); err != nil {
 		return err
@@ -263,6 +279,7 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	f.unhold(j.ID)
 	st, desc := statusOf(conclusion)
 	if r.State == StateCompleted && r.Reported == st {
 		return nil // a replay: reported and cleaned up already
@@ -273,6 +290,8 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	r.HTMLURL = j.HTMLURL
+	finished := f.now()
+	_ = f.st.MarkRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerMarks{FinishedAt: &finished})
 	pool := f.pool(r.Pool)
 	switch {
 	case r.TakenBy != "":
@@ -315,6 +334,21 @@ func (f *Fleet) report(ctx context.Context, req store.Request, r store.Runner, s
 // status, paced, coalesced; see the report package). Without a reporter
 // (unit tests) it posts the status itself.
 func (f *Fleet) publish(ctx context.Context, req store.Request, r store.Runner, state, desc string) error {
+	phase := ""
+	switch {
+	case state == "pending" && strings.HasPrefix(desc, "running on "):
+		phase = phaseRunning
+	case state == "pending" && strings.HasPrefix(desc, noHostPrefix):
+		phase = phaseNoHost
+	}
+	return f.publishAs(ctx, req, r, state, phase, desc)
+}
+
+// publishAs is publish with the phase of a pending result named.
+func (f *Fleet) publishAs(ctx context.Context, req store.Request, r store.Runner, state, phase, desc string) error {
+	if f.rep == nil && (phase == phaseQueued || phase == phasePoolFull || phase == phasePlaced) {
+		return nil // the steps of a wait need the queue's coalescing
+	}
 	if f.rep == nil {
 		owner, repo := splitRepo(req.Repo)
 		if err := f.gh.CreateStatus(ctx, owner, repo, req.SHA, state, r.HTMLURL, desc, "buildfleet/"+r.Pool); err != nil {
@@ -323,8 +357,8 @@ func (f *Fleet) publish(ctx context.Context, req store.Request, r store.Runner, 
 		return nil
 	}
 	res := report.Result{Request: report.RequestOf(req), Pool: r.Pool, JobID: r.GitHubJobID, HTMLURL: r.HTMLURL,
-		Host: r.RunnerName, State: state, Description: desc, Conclusion: r.Conclusion}
-	if state == "pending" && strings.HasPrefix(desc, "running on ") {
+		Host: f.hostOf(ctx, r), State: state, Phase: phase, Description: desc, Conclusion: r.Conclusion}
+	if phase == phaseRunning {
 		res.StartedAt = f.now() // a runner took the job: in progress
 	} else if state != "pending" {
 		res.CompletedAt = f.now()

@@ -19,6 +19,7 @@ type Client struct {
 	ns     string
 	logger *slog.Logger
 	hosts  hostsCache
+	names  nodeNames
 }
 
 // New builds a client; it does not contact Nomad.

@@ -11,6 +11,8 @@ type metrics struct {
 	depth      prometheus.Gauge
 	coalesced  prometheus.Counter
 	failed     *prometheus.CounterVec
+	outcomes   *prometheus.CounterVec
+	results    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -37,5 +39,13 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "buildfleet_report_failed_writes_total",
 			Help: "Result writes that failed, by outcome (retried: rate limit, 5xx, network; dropped: GitHub refused them for good).",
 		}, []string{"outcome"}),
+		outcomes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "buildfleet_requests_finished_total",
+			Help: "Requests whose builders all have a final result, by final state (succeeded, failed, fleet_error, cancelled).",
+		}, []string{"state"}),
+		results: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "buildfleet_builder_results_total",
+			Help: "Final builder results, by pool and conclusion (success, failure, fleet_error, cancelled).",
+		}, []string{"pool", "conclusion"}),
 	}
 }

@@ -83,6 +83,11 @@ type Result struct {
 	State string `json:"state"`
 	// Description says why, e.g. "runner lost: host went away".
 	Description string `json:"description"`
+	// Phase names a pending result's step on the way to a host (queued,
+	// pool_full, no_host, placed, running). A pending result whose phase
+	// is the one already stored is not written again: a waiting builder
+	// costs one queued write however often its wait is looked at.
+	Phase string `json:"phase,omitempty"`
 	// Conclusion is the job's GitHub conclusion, if it completed.
 	Conclusion  string    `json:"conclusion,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
@@ -121,6 +126,10 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// Idle is how often the queue is looked at without a wake (default 1m).
 	Idle time.Duration
+	// OnFinished, when set, is told once every builder of a request has a
+	// final result, with the request's outcome (see Outcome). It may be
+	// told again when a result changes after that (a replayed event).
+	OnFinished func(ctx context.Context, requestID string, outcome string)
 	// Now and Sleep are the clock (default time.Now and a timer).
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -201,7 +210,8 @@ func (rp *Reporter) Report(ctx context.Context, res Result) error {
 		rp.m.coalesced.Inc()
 	}
 	if stored && res.Final() {
-		if err := rp.maybeSummary(ctx, res.Request, repo); err != nil {
+		rp.m.results.WithLabelValues(res.Pool, resultConclusion(res)).Inc()
+		if err := rp.finished(ctx, res.Request, repo); err != nil {
 			return err
 		}
 	}
@@ -222,6 +232,9 @@ func mergeResult(old *store.Report, r store.Report) (store.Report, bool) {
 	if prev.Final() && !next.Final() && prev.JobID == next.JobID {
 		return r, false
 	}
+	if !prev.Final() && !next.Final() && next.Phase != "" && prev.Phase == next.Phase && prev.JobID == next.JobID {
+		return r, false // the same step of the wait: nothing new to say
+	}
 	if prev.Final() && next.Final() && prev.JobID == next.JobID && prev.State == next.State &&
 		prev.Description == next.Description && !old.Pending() {
 		return r, false // a replay of what was written
@@ -240,17 +253,15 @@ func mergeResult(old *store.Report, r store.Report) (store.Report, bool) {
 	return r, true
 }
 
-// maybeSummary enqueues the summary comment once every builder of the
-// request has a final result, if the repository wants one.
-func (rp *Reporter) maybeSummary(ctx context.Context, req Request, repo config.Repository) error {
-	if repo.Comment != config.CommentOnFinish && repo.Comment != config.CommentBoth {
-		return nil
-	}
+// finished ends a request once every builder has a final result: the
+// summary comment is enqueued, if the repository wants one, and
+// OnFinished is told the outcome.
+func (rp *Reporter) finished(ctx context.Context, req Request, repo config.Repository) error {
 	rows, err := rp.st.ReportsOfRequest(ctx, req.ID)
 	if err != nil {
 		return err
 	}
-	final := 0
+	var results []Result
 	for _, r := range rows {
 		if r.Kind == "comment" {
 			continue
@@ -258,11 +269,72 @@ func (rp *Reporter) maybeSummary(ctx context.Context, req Request, repo config.R
 		if r.State == StatePending {
 			return nil
 		}
-		final++
+		var res Result
+		if err := json.Unmarshal(r.Payload, &res); err != nil {
+			return fmt.Errorf("decoding result %s of %s: %w", r.Context, r.RequestID, err)
+		}
+		results = append(results, res)
 	}
-	if final < max(req.Builders, 1) {
+	if len(results) < max(req.Builders, 1) {
 		return nil
 	}
+	if repo.Comment == config.CommentOnFinish || repo.Comment == config.CommentBoth {
+		if err := rp.summary(ctx, req); err != nil {
+			return err
+		}
+	}
+	outcome := Outcome(results)
+	rp.m.outcomes.WithLabelValues(outcome).Inc()
+	if rp.o.OnFinished != nil {
+		rp.o.OnFinished(ctx, req.ID, outcome)
+	}
+	return nil
+}
+
+// Outcomes of a request whose builders all have a final result.
+const (
+	OutcomeSucceeded  = "succeeded"
+	OutcomeFailed     = "failed"
+	OutcomeFleetError = "fleet_error"
+	OutcomeCancelled  = "cancelled"
+)
+
+// Outcome sums up a request's final results: a failure of the PR's build
+// outweighs the fleet's errors, which outweigh cancellations; succeeded
+// means every builder passed.
+func Outcome(results []Result) string {
+	out := OutcomeSucceeded
+	rank := map[string]int{OutcomeSucceeded: 0, OutcomeCancelled: 1, OutcomeFleetError: 2, OutcomeFailed: 3}
+	for _, r := range results {
+		o := OutcomeSucceeded
+		switch {
+		case r.State == StateFailure:
+			o = OutcomeFailed
+		case r.State == StateError && r.Conclusion == "cancelled":
+			o = OutcomeCancelled
+		case r.State == StateError:
+			o = OutcomeFleetError
+		}
+		if rank[o] > rank[out] {
+			out = o
+		}
+	}
+	return out
+}
+
+// resultConclusion names a final result for the metrics.
+func resultConclusion(r Result) string {
+	switch {
+	case r.State == StateError && r.Conclusion == "cancelled":
+		return OutcomeCancelled
+	case r.State == StateError:
+		return OutcomeFleetError
+	}
+	return r.State
+}
+
+// summary enqueues the summary comment of a finished request.
+func (rp *Reporter) summary(ctx context.Context, req Request) error {
 	payload, err := json.Marshal(Result{Request: req})
 	if err != nil {
 		return err

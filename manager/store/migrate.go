@@ -113,6 +113,46 @@ var migrations = []string{
 	);
 	CREATE INDEX reports_seq ON reports(seq);
 	CREATE INDEX reports_pending ON reports(queued_seq) WHERE seq > written_seq;`,
+
+	// 6: what people see. Per runner attempt the host and the moments of
+	// its way to a result (placed, runner process started, job started,
+	// finished); indexes for the pages' lists (grid, builder history);
+	// the infrastructure failures of each host and the notices sent to
+	// donors (see the notify package).
+	`ALTER TABLE runners ADD COLUMN node_id     TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runners ADD COLUMN node_name   TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runners ADD COLUMN placed_at   INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE runners ADD COLUMN running_at  INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE runners ADD COLUMN started_at  INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE runners ADD COLUMN finished_at INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX runners_request ON runners(request_id);
+	CREATE INDEX runners_pool_created ON runners(pool, created_at);
+	CREATE INDEX requests_created ON requests(created_at);
+	CREATE TABLE host_failures (
+		id          INTEGER PRIMARY KEY,
+		host        TEXT NOT NULL,              -- Nomad node name
+		runner_name TEXT NOT NULL DEFAULT '',
+		kind        TEXT NOT NULL,              -- never_started, lost, not_taken
+		detail      TEXT NOT NULL DEFAULT '',
+		at          INTEGER NOT NULL
+	);
+	CREATE INDEX host_failures_host ON host_failures(host, at);
+	CREATE TABLE notices (
+		id          INTEGER PRIMARY KEY,
+		host        TEXT NOT NULL,
+		kind        TEXT NOT NULL,              -- why: ineligible, missing
+		channel     TEXT NOT NULL,              -- email, webhook
+		recipient   TEXT NOT NULL,
+		subject     TEXT NOT NULL,
+		body        TEXT NOT NULL,
+		state       TEXT NOT NULL,              -- pending, sent, failed
+		tries       INTEGER NOT NULL DEFAULT 0,
+		error       TEXT NOT NULL DEFAULT '',
+		created_at  INTEGER NOT NULL,
+		sent_at     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX notices_host ON notices(host, created_at);
+	CREATE INDEX notices_pending ON notices(created_at) WHERE state = 'pending';`,
 }
 
 // SchemaVersion is the version Open migrates to.

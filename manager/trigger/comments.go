@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -78,15 +79,19 @@ func actorMention(actor string) string {
 
 func scheduledComment(cfg config.Config, r store.Request, superseded []store.Request) string {
 	var b strings.Builder
-	pools := cfg.StablePools(r.Tier)
-	names := make([]string, len(pools))
-	for i, p := range pools {
-		names[i] = "`" + p.Name + "`"
+	builders := builderNames(cfg, r)
+	names, contexts := make([]string, len(builders)), make([]string, len(builders))
+	prefix := config.DefaultContextPrefix
+	if repo := cfg.Repository(r.Repo); repo != nil && repo.ContextPrefix != "" {
+		prefix = repo.ContextPrefix
+	}
+	for i, n := range builders {
+		names[i], contexts[i] = "`"+n+"`", "`"+prefix+n+"`"
 	}
 	fmt.Fprintf(&b, "🔨 **buildfleet**: %s scheduled a **%s** build of commit %s on %d builder(s): %s.\n\n",
-		actorMention(r.Actor), r.Tier, r.SHA, len(pools), strings.Join(names, ", "))
+		actorMention(r.Actor), r.Tier, r.SHA, len(builders), strings.Join(names, ", "))
 	fmt.Fprintf(&b, "The build uses exactly this commit, the head of the PR when the label was added; later pushes are not built. ")
-	fmt.Fprintf(&b, "Results appear on the commit as `buildfleet/<builder>`. Status: %s\n\n", statusURL(cfg, r.ID))
+	fmt.Fprintf(&b, "Results appear on the commit as %s. Status: %s\n\n", strings.Join(contexts, ", "), statusURL(cfg, r.ID))
 	for _, s := range superseded {
 		fmt.Fprintf(&b, "This replaces the still-queued build of %s (run %d), which was cancelled.\n\n", short(s.SHA), s.RunID)
 	}
@@ -94,6 +99,26 @@ func scheduledComment(cfg config.Config, r store.Request, superseded []store.Req
 		fmt.Fprintf(&b, "To build again (for example after a new push), add the label `%s` again.\n", r.Label)
 	}
 	return b.String()
+}
+
+// builderNames are the builders the request dispatched (its builders
+// input), or the tier's stable pools before that is recorded.
+func builderNames(cfg config.Config, r store.Request) []string {
+	var bs []struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal([]byte(r.Builders), &bs) == nil && len(bs) > 0 {
+		out := make([]string, len(bs))
+		for i, b := range bs {
+			out[i] = b.Name
+		}
+		return out
+	}
+	var out []string
+	for _, p := range cfg.StablePools(r.Tier) {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 func refusalComment(r store.Request, trig *config.Trigger) string {
