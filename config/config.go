@@ -31,6 +31,8 @@ type Config struct {
 	Pools []Pool `mapstructure:"pools" yaml:"pools"`
 	// Nomad is the cluster the runners are placed on.
 	Nomad Nomad `mapstructure:"nomad" yaml:"nomad"`
+	// Notify configures host health and the notices sent to donors.
+	Notify Notify `mapstructure:"notify" yaml:"notify"`
 }
 
 // Log configures structured logging.
@@ -169,6 +171,7 @@ func Default() Config {
 			Address:   "http://127.0.0.1:4646",
 			Namespace: "default",
 		},
+		Notify: Notify{MissingAfter: Duration(15 * time.Minute), MaxFailures: 3, FailureWindow: Duration(time.Hour)},
 	}
 }
 
@@ -183,6 +186,7 @@ func DefaultTriggers() []Trigger {
 // ApplyDefaults fills the per-entry defaults of lists, which a flat default
 // structure cannot express.
 func (c *Config) ApplyDefaults() {
+	c.Notify.applyDefaults()
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		if r.Workflow == "" {

@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "must be host:port, got %q", c.Listen)
 	}
+	c.Notify.validate(bad)
 	checkURL(bad, "public_url", c.PublicURL)
 	switch c.Log.Format {
 	case "text", "json":

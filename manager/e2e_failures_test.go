@@ -260,7 +260,7 @@ func TestNoEligibleHostWaitsThenPlaces(t *testing.T) {
 	var waiting ghStatus
 	eventually(t, "waiting for a host", func() bool {
 		for _, s := range h.statuses(h.sha) {
-			if s.Context == ctxName && strings.Contains(s.Description, "waiting for a host: ") {
+			if s.Context == ctxName && strings.HasPrefix(s.Description, "queued: no eligible host in "+pools[0].Name+": ") {
 				waiting = s
 				return true
 			}
@@ -279,14 +279,17 @@ func TestNoEligibleHostWaitsThenPlaces(t *testing.T) {
 	if s := h.finalStatuses()[ctxName]; s.State != "success" {
 		t.Errorf("status %+v, want success once the host is eligible", s)
 	}
-	n := 0
+	n, found := 0, 0
 	for _, s := range h.statuses(h.sha) {
-		if strings.Contains(s.Description, "waiting for a host") {
+		if strings.HasPrefix(s.Description, "queued: no eligible host") {
 			n++
 		}
+		if strings.HasPrefix(s.Description, "host found: ") {
+			found++
+		}
 	}
-	if n != 1 {
-		t.Errorf("%d waiting statuses, want 1", n)
+	if n != 1 || found > 1 {
+		t.Errorf("%d waiting statuses and %d host found, want 1 and at most 1 (coalesced with running)", n, found)
 	}
 	rs := h.runnerRows()
 	if len(rs) != 1 || rs[0].Attempt != 1 {

@@ -207,8 +207,8 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 		t.Errorf("%d status writes for 3 builders, want at most 6", n)
 	}
 	for _, s := range h.statuses(h.sha) {
-		if s.State == "pending" && !strings.HasPrefix(s.Description, "running on bf-") {
-			t.Errorf("pending status %+v, want 'running on <runner>'", s)
+		if s.State == "pending" && !strings.HasPrefix(s.Description, "running on ") {
+			t.Errorf("pending status %+v, want 'running on <host>'", s)
 		}
 	}
 	// No JIT config (base64 of JSON: "eyJ…") in the manager's log, and

@@ -143,6 +143,8 @@ var migrations = []string{
 		kind        TEXT NOT NULL,              -- why: ineligible, missing
 		channel     TEXT NOT NULL,              -- email, webhook
 		recipient   TEXT NOT NULL,
+		owner       TEXT NOT NULL DEFAULT '',   -- from the node meta, for the webhook
+		contact     TEXT NOT NULL DEFAULT '',
 		subject     TEXT NOT NULL,
 		body        TEXT NOT NULL,
 		state       TEXT NOT NULL,              -- pending, sent, failed
