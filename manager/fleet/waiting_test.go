@@ -87,7 +87,7 @@ func newWaitFixture(t *testing.T, waitTimeout time.Duration) *waitFixture {
 	// Two requests of two PRs, one builder each, in the same pool.
 	for i, id := range []string{"r1", "r2"} {
 		if _, _, err := st.CreateRequest(ctx, store.Request{ID: id, Repo: "o/r", PR: 1 + i, SHA: "pr-head-" + id,
-			Tier: "quick", State: "dispatched", Builders: `[{"name":"linux-quick"}]`}); err != nil {
+			Tier: "quick", State: "dispatched", Builders: `[{"name":"linux-quick","labels":["` + bindingLabel + `"]}]`}); err != nil {
 			t.Fatal(err)
 		}
 		run, tries := int64(7+i), 1
