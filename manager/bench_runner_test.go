@@ -38,10 +38,10 @@ import (
 // start and the job to finish, then dispatches the bare job once: the two
 // paths alternate so that the agent's state drifts alike for both.
 func BenchmarkLabelToRunnerStarted(b *testing.B) {
-	stamps := b.TempDir()
+	stamps := runnerDir(b, 0o1777)
 	script := "STAMPS=" + stamps + "\n" +
 		`date +%s%N > "$STAMPS/$NOMAD_META_runner_name"` + "\n" +
-		`exec "$GHSIM" runner --jitconfig-file "$NOMAD_SECRETS_DIR/jit"` + "\n"
+		`exec "$GHSIM" runner --jitconfig-file "$JIT_CONFIG_FILE"` + "\n"
 	pools := []config.Pool{fleetPools()[0], fleetPools()[3]}
 	h, ag := newFleetHarnessWith(b, fleetSetup{script: script, pools: pools})
 	registerBare(b, ag, stamps)
@@ -138,7 +138,7 @@ func registerBarePool(b *testing.B, h *harness, pool config.Pool, script string)
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := filepath.Join(b.TempDir(), "runner.sh")
+	path := filepath.Join(runnerDir(b, 0o755), "runner.sh")
 	if err := os.WriteFile(path, []byte("#!/bin/sh\nGHSIM="+bin+"\n"+script), 0o755); err != nil {
 		b.Fatal(err)
 	}

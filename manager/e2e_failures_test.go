@@ -51,15 +51,17 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, args := nomad.GhsimRunnerCommand(bin)
-	if s.script != "" {
-		path := filepath.Join(t.TempDir(), "runner.sh")
-		body := "#!/bin/sh\nGHSIM=" + bin + "\n" + s.script
-		if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd, args = "/bin/sh", []string{path}
+	ids := runnerDir(t, 0o1777)
+	body := s.script
+	if body == "" {
+		body = "exec \"$GHSIM\" runner\n"
 	}
+	path := filepath.Join(runnerDir(t, 0o755), "runner.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\nGHSIM="+bin+"\nIDS="+ids+"\nALLOCS="+filepath.Join(ag.DataDir, "alloc")+"\n"+runnerPrelude+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd, args := "/bin/sh", []string{path}
+	t.Cleanup(func() { checkRunnerIDs(t, ids) })
 	ro := nomad.RenderOptions{Command: cmd, Args: args, KillTimeout: 2 * time.Second,
 		Resources: map[string]nomad.Resources{config.TierQuick: {CPU: 100, MemoryMB: 64}}}
 	for _, p := range h.cfg.Pools {
@@ -135,7 +137,7 @@ const failFirstAttempt = `if [ "$NOMAD_META_attempt" = "1" ]; then
   echo "attempt 1 fails on purpose" >&2
   exit 1
 fi
-exec "$GHSIM" runner --jitconfig-file "$NOMAD_SECRETS_DIR/jit"
+exec "$GHSIM" runner --jitconfig-file "$JIT_CONFIG_FILE"
 `
 
 func TestFailedAllocationGetsASecondRunner(t *testing.T) {

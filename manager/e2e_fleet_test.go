@@ -26,6 +26,10 @@ var ghsimBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	ghsimDir = dir
+	// Runners run as uids of their own (isolate.sh): they must reach it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
 	out := filepath.Join(dir, "ghsim")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/ghsim")
 	cmd.Dir = ".."

@@ -253,3 +253,19 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// runnerDir is a temporary dir that runners reach: they run as uids of
+// their own (isolate.sh), and t.TempDir's parent is private to the test's
+// user. mode 0755 lets them read and run what is in it, 01777 also write.
+func runnerDir(t testing.TB, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "buildfleet-runner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -16,7 +16,7 @@ func TestManagerRestartMidBuild(t *testing.T) {
 	pools := []config.Pool{fleetPools()[0], fleetPools()[3]}
 	// The runner waits two seconds before it asks for its job: the manager
 	// is restarted in between.
-	script := "sleep 2\nexec \"$GHSIM\" runner --jitconfig-file \"$NOMAD_SECRETS_DIR/jit\"\n"
+	script := "sleep 2\nexec \"$GHSIM\" runner --jitconfig-file \"$JIT_CONFIG_FILE\"\n"
 	h, _ := newFleetHarnessWith(t, fleetSetup{script: script, pools: pools})
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)

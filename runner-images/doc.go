@@ -1,4 +1,5 @@
-// Package runnerimages holds no code: its tests check what runs inside an
+// Package runnerimages embeds the scripts the runner pool jobs deliver into
+// each allocation (see embed.go). Its tests check what runs inside an
 // allocation (the Linux runner image and the raw_exec bootstrap scripts):
 // shellcheck, the Dockerfile's pins, the checksum tables agreeing, and the
 // scripts' behaviour with a fake runner (checksum refusal, the JIT config

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// secret stands for a JIT config: it must reach run.sh's arguments and
-// nowhere else.
+// secret stands for a JIT config: it must reach run.sh's environment (as
+// ACTIONS_RUNNER_INPUT_JITCONFIG) and nowhere else.
 const secret = "eyJKSVQiOiJzM2NyM3QtZm9yLXRlc3RzIn0="
 
 // fixture is a fake runner release served from a file:// URL, with a stub
@@ -155,7 +155,7 @@ func (f *fixture) assertClean(t *testing.T, stdout, stderr string) {
 	if len(left) != 0 {
 		t.Errorf("work dir left behind: %v", left)
 	}
-	for what, s := range map[string]string{"stdout": stdout, "stderr": stderr, "runner env": f.out("env")} {
+	for what, s := range map[string]string{"stdout": stdout, "stderr": stderr, "runner args": f.out("args")} {
 		if strings.Contains(s, secret) || strings.Contains(s, secret[:12]) {
 			t.Errorf("JIT config in %s:\n%s", what, s)
 		}
@@ -168,8 +168,11 @@ func TestRunRunnerStartsRunnerWithJITConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	if got := f.out("args"); got != "--jitconfig\n"+secret+"\n" {
-		t.Errorf("run.sh args = %q", got)
+	if got := f.out("args"); strings.TrimSpace(got) != "" {
+		t.Errorf("run.sh args = %q, want none (other users' ps shows arguments)", got)
+	}
+	if env := f.out("env"); strings.Count(env, secret) != 1 || !strings.Contains(env, "ACTIONS_RUNNER_INPUT_JITCONFIG="+secret+"\n") {
+		t.Errorf("run.sh environment does not hold the JIT config as ACTIONS_RUNNER_INPUT_JITCONFIG, once:\n%s", env)
 	}
 	if pwd := strings.TrimSpace(f.out("pwd")); !strings.HasPrefix(pwd, f.task+"/actions-runner.") {
 		t.Errorf("runner ran in %q, want a fresh dir under NOMAD_TASK_DIR", pwd)
@@ -261,7 +264,7 @@ func TestRunRunnerRefuses(t *testing.T) {
 			if code == 0 || !strings.Contains(stderr, tt.want) {
 				t.Fatalf("exit %d, stderr %q; want failure with %q", code, stderr, tt.want)
 			}
-			if f.out("args") != "" {
+			if f.out("pwd") != "" {
 				t.Error("the runner was started")
 			}
 			f.assertClean(t, stdout, stderr)
@@ -283,7 +286,7 @@ func TestRunRunnerReplacesTamperedCache(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "downloading") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	if f.out("args") == "" {
+	if f.out("pwd") == "" {
 		t.Error("runner not started after re-download")
 	}
 	f.assertClean(t, stdout, stderr)

@@ -21,7 +21,7 @@ import (
 
 const usage = `usage:
   ghsim serve  --listen ADDR [--workflows DIR] [--repo OWNER/NAME] [--token TOKEN[=LOGIN]] ...
-  ghsim runner (--jitconfig CONFIG | --jitconfig-file FILE) [--work-dir DIR]
+  ghsim runner (--jitconfig CONFIG | --jitconfig-file FILE | $JIT_CONFIG_FILE) [--work-dir DIR]
   ghsim listen --listen ADDR [--secret SECRET]
 Run "ghsim COMMAND -h" for a command's flags.`
 
@@ -58,7 +58,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func runner(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	jit := fs.String("jitconfig", "", "encoded JIT config (as from generate-jitconfig)")
-	jitFile := fs.String("jitconfig-file", "", "file holding the encoded JIT config")
+	jitFile := fs.String("jitconfig-file", os.Getenv("JIT_CONFIG_FILE"), "file holding the encoded JIT config (default $JIT_CONFIG_FILE, which buildfleet's isolate.sh sets)")
 	work := fs.String("work-dir", "", "folder for the work folder (default: a temp dir)")
 	maxWait := fs.Duration("max-wait", 0, "give up when no job comes within this time (0: wait forever)")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -227,10 +228,23 @@ func (a *Agent) waitReady(ctx context.Context, o Options) error {
 		if d, ok := n.Drivers["raw_exec"]; !ok || !d.Healthy {
 			continue
 		}
+		// Variables need the keyring, which a fresh leader initialises a
+		// little after the node is ready: its public keys show it.
+		if !keyringReady(c) {
+			continue
+		}
 		a.Client = c
 		a.NodeID = n.ID
 		return nil
 	}
+}
+
+// keyringReady tells whether the cluster's keyring has a key, as the api
+// package's own test harness checks it: /.well-known/jwks.json lists keys.
+func keyringReady(c *api.Client) bool {
+	var v struct{ Keys []json.RawMessage }
+	_, err := c.Raw().Query("/.well-known/jwks.json", &v, nil)
+	return err == nil && len(v.Keys) > 0
 }
 
 // Stop interrupts the agent (so it stops its tasks and unmounts their

@@ -28,6 +28,8 @@ type fixture struct {
 	admin  *nomad.Client
 	mgr    *nomad.Client
 	mgrAPI *api.Client
+	// rdv is where stand-in runners report (see standIn).
+	rdv string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -41,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatalf("manager token: %v", err)
 	}
-	f := &fixture{ag: ag}
+	f := &fixture{ag: ag, rdv: newRDV(t)}
 	f.admin = mustClient(t, ag.Addr, ag.Token)
 	f.mgr = mustClient(t, ag.Addr, tok.SecretID)
 	f.mgrAPI = ag.Client // replaced below with the manager's token
@@ -51,6 +53,20 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// newRDV is the dir stand-in runners report in. They run as uids of their
+// own (isolate.sh), so it and its parent are open to them.
+func newRDV(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func mustClient(t *testing.T, addr, token string) *nomad.Client {
@@ -69,12 +85,14 @@ func hostArch() string {
 	return "x86_64"
 }
 
-// standIn is a runner that records what it finds in its secrets dir into
-// the alloc dir, then waits for the test to write alloc/go (its exit code).
-func standIn() nomad.RenderOptions {
-	script := `cat "$NOMAD_SECRETS_DIR/jit" > "$NOMAD_ALLOC_DIR/seen"; ` +
-		`stat -c %a "$NOMAD_SECRETS_DIR/jit" > "$NOMAD_ALLOC_DIR/mode"; ` +
-		`while [ ! -s "$NOMAD_ALLOC_DIR/go" ]; do sleep 0.1; done; exit "$(cat "$NOMAD_ALLOC_DIR/go")"`
+// standIn is a runner that records what it finds as its JIT config (the
+// copy isolate.sh hands it) into the shared dir rdv, then waits for the test
+// to write rdv/<alloc>.go (its exit code). It runs as a uid of its own, so
+// rdv is world-writable.
+func standIn(rdv string) nomad.RenderOptions {
+	script := `out="` + rdv + `/$NOMAD_ALLOC_ID"; cat "$JIT_CONFIG_FILE" > "$out.seen"; ` +
+		`stat -c %a "$JIT_CONFIG_FILE" > "$out.mode"; ` +
+		`while [ ! -s "$out.go" ]; do sleep 0.1; done; exit "$(cat "$out.go")"`
 	return nomad.RenderOptions{
 		Command:     "/bin/sh",
 		Args:        []string{"-c", script},
@@ -85,7 +103,7 @@ func standIn() nomad.RenderOptions {
 
 func (f *fixture) register(t *testing.T, p config.Pool) {
 	t.Helper()
-	job, err := nomad.RenderPoolJob(p, standIn())
+	job, err := nomad.RenderPoolJob(p, standIn(f.rdv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +136,13 @@ func (f *fixture) alloc(t *testing.T, child string) *api.AllocationListStub {
 }
 
 func (f *fixture) allocFile(a *api.AllocationListStub, name string) string {
-	b, _ := os.ReadFile(filepath.Join(f.ag.DataDir, "alloc", a.ID, "alloc", name))
+	b, _ := os.ReadFile(filepath.Join(f.rdv, a.ID+"."+name))
 	return string(b)
 }
 
 func (f *fixture) release(t *testing.T, a *api.AllocationListStub, code string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(f.ag.DataDir, "alloc", a.ID, "alloc", "go"), []byte(code), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(f.rdv, a.ID+".go"), []byte(code), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,7 +156,7 @@ func TestRunnerPools(t *testing.T) {
 	t.Run("example pools render and validate", func(t *testing.T) { testValidateExamples(t, f) })
 
 	t.Run("register is idempotent", func(t *testing.T) {
-		job, err := nomad.RenderPoolJob(linux, standIn())
+		job, err := nomad.RenderPoolJob(linux, standIn(f.rdv))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,10 +182,13 @@ func TestRunnerPools(t *testing.T) {
 			return a != nil && f.allocFile(a, "mode") != ""
 		})
 		if got := f.allocFile(a, "seen"); got != secret {
-			t.Errorf("secrets/jit = %q, want the JIT config", got)
+			t.Errorf("the runner's JIT config = %q, want the JIT config", got)
 		}
-		if got := strings.TrimSpace(f.allocFile(a, "mode")); got != "600" {
-			t.Errorf("secrets/jit mode = %s, want 600", got)
+		if got := strings.TrimSpace(f.allocFile(a, "mode")); got != "400" {
+			t.Errorf("the runner's copy of its JIT config has mode %s, want 400", got)
+		}
+		if st, err := os.Stat(filepath.Join(f.ag.DataDir, "alloc", a.ID, "runner", "secrets", "jit")); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("secrets/jit: %v %v, want mode 600", st, err)
 		}
 
 		// Not in the job as read-job sees it, nor in job lists with meta.

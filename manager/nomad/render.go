@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	nomadspec "github.com/buildfleet/buildfleet/nomad"
+	runnerimages "github.com/buildfleet/buildfleet/runner-images"
 )
 
 // Dispatch meta keys of a runner pool job. Constraints cannot read them;
@@ -56,12 +57,14 @@ type RenderOptions struct {
 	Datacenters []string
 	// NodePool restricts placement to a node pool; "" means "default".
 	NodePool string
-	// Command and Args start the runner; ${NOMAD_SECRETS_DIR}/jit is the JIT
-	// config file. Empty Command means DefaultRunnerCommand of the platform.
+	// Command and Args start the runner instead of the platform's bootstrap
+	// (run-runner.sh); on Unix, isolate.sh still starts it, as the runner's
+	// own user, with its JIT config at $JIT_CONFIG_FILE.
 	Command string
 	Args    []string
-	// User runs the task as this host user (raw_exec runs as the agent's
-	// user, normally root, otherwise).
+	// User runs the task as this host user instead of the agent's. Leave it
+	// empty on Linux: a root agent lets isolate.sh give every runner a uid
+	// of its own, which a task user would prevent.
 	User string
 	// Resources per tier; a tier missing here uses DefaultTierResources,
 	// then the quick tier's.
@@ -77,20 +80,50 @@ type RenderOptions struct {
 	TierMetaKey string
 }
 
-// DefaultRunnerCommand is the production bootstrap of a platform (see
-// runner-images/): it fetches and verifies the actions runner, runs it once
-// with the JIT config file in a fresh work dir and removes the work dir.
-func DefaultRunnerCommand(p config.Platform) (string, []string) {
-	if p.Kernel == "windows" {
-		return `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
-			[]string{"-NoProfile", "-ExecutionPolicy", "Bypass", "-File", `C:\buildfleet\run-runner.ps1`, "-JitConfigFile", "${NOMAD_SECRETS_DIR}/jit"}
-	}
-	return "/opt/buildfleet/run-runner.sh", []string{"--jitconfig-file", "${NOMAD_SECRETS_DIR}/jit"}
+// DeliveredFile is a file the pool job writes into the task dir with a
+// template before the task starts: the bootstrap scripts, so a donor
+// installs nothing but Nomad.
+type DeliveredFile struct {
+	Dest  string // relative to the task dir, e.g. local/isolate.sh
+	Perms string
+	Data  string
 }
 
-// GhsimRunnerCommand is the stand-in runner of the demo and the tests.
+// taskCommand is what the runner task runs and the files it needs.
+//
+// On Unix, isolate.sh (runner-images/unix) always comes first: as root it
+// runs the runner as a uid of its own with no groups, a fresh private work
+// dir and a clean environment; under an unprivileged agent it refuses uid 0
+// and group 0. The runner it starts is run-runner.sh (fetch, verify, run
+// the actions runner), or o.Command with o.Args (the demo's and the tests'
+// stand-in), which finds its JIT config at $JIT_CONFIG_FILE.
+//
+// On Windows, run-runner.ps1 reads the JIT config from the secrets dir;
+// o.Command replaces it.
+func taskCommand(p config.Platform, o RenderOptions) (string, []string, []DeliveredFile) {
+	if p.Kernel == "windows" {
+		if o.Command != "" {
+			return o.Command, o.Args, nil
+		}
+		return `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
+			[]string{"-NoProfile", "-ExecutionPolicy", "Bypass", "-File", "${NOMAD_TASK_DIR}/run-runner.ps1", "-JitConfigFile", "${NOMAD_SECRETS_DIR}/jit"},
+			[]DeliveredFile{{Dest: "local/run-runner.ps1", Perms: "0644", Data: runnerimages.RunRunnerPS1}}
+	}
+	files := []DeliveredFile{{Dest: "local/isolate.sh", Perms: "0500", Data: runnerimages.Isolate}}
+	args := []string{"${NOMAD_TASK_DIR}/isolate.sh"}
+	if o.Command != "" {
+		args = append(append(args, "--", o.Command), o.Args...)
+	} else {
+		files = append(files, DeliveredFile{Dest: "local/run-runner.sh", Perms: "0500", Data: runnerimages.RunRunner})
+		args = append(args, "--bootstrap", "${NOMAD_TASK_DIR}/run-runner.sh")
+	}
+	return "/bin/sh", args, files
+}
+
+// GhsimRunnerCommand is the stand-in runner of the demo and the tests; it
+// reads its JIT config from $JIT_CONFIG_FILE, set by isolate.sh.
 func GhsimRunnerCommand(ghsimBin string) (string, []string) {
-	return ghsimBin, []string{"runner", "--jitconfig-file", "${NOMAD_SECRETS_DIR}/jit"}
+	return ghsimBin, []string{"runner"}
 }
 
 // RunnerVarPrefix is the Nomad Variable folder of a pool job's runners; the
@@ -110,6 +143,7 @@ type poolSpec struct {
 	MetaOptional              []string
 	Command                   string
 	Args                      []string
+	Files                     []DeliveredFile
 	User                      string
 	KillTimeout, LostAfter    string
 	killTimeout, lostAfter    time.Duration
@@ -150,9 +184,7 @@ func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
 	if s.TierMetaKey == "" {
 		s.TierMetaKey = DefaultTierMetaKey
 	}
-	if s.Command == "" {
-		s.Command, s.Args = DefaultRunnerCommand(plat)
-	}
+	s.Command, s.Args, s.Files = taskCommand(plat, o)
 	if s.Args == nil {
 		s.Args = []string{}
 	}
@@ -218,6 +250,14 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 		ChangeMode:   ptr("noop"),
 		EmbeddedTmpl: ptr(s.TemplateData),
 	}}
+	for _, f := range s.Files {
+		task.Templates = append(task.Templates, &api.Template{
+			DestPath:     ptr(f.Dest),
+			Perms:        ptr(f.Perms),
+			ChangeMode:   ptr("noop"),
+			EmbeddedTmpl: ptr(f.Data),
+		})
+	}
 	task.Resources = &api.Resources{CPU: ptr(s.CPU), MemoryMB: ptr(s.MemoryMB)}
 	if s.MemoryMaxMB > 0 {
 		task.Resources.MemoryMaxMB = ptr(s.MemoryMaxMB)
@@ -229,7 +269,7 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 
 var poolTemplate = template.Must(template.New("runner-pool").
 	Delims("[[", "]]").
-	Funcs(template.FuncMap{"q": hclString, "list": hclList}).
+	Funcs(template.FuncMap{"q": hclString, "list": hclList, "literal": hclLiteral}).
 	Parse(nomadspec.RunnerPoolTemplate))
 
 // RenderPoolHCL renders nomad/runner-pool.nomad.hcl.tmpl for a pool: the
@@ -251,6 +291,14 @@ func RenderPoolHCL(pool config.Pool, o RenderOptions) (string, error) {
 // is; %{ would start an HCL template directive, so it is escaped.
 func hclString(s string) string {
 	q := strconv.Quote(s)
+	return strings.ReplaceAll(q, "%{", "%%{")
+}
+
+// hclLiteral quotes s for HCL2 so that its value is exactly s: a script
+// delivered by a template, whose shell ${...} Nomad must not interpolate.
+func hclLiteral(s string) string {
+	q := strconv.Quote(s)
+	q = strings.ReplaceAll(q, "${", "$${")
 	return strings.ReplaceAll(q, "%{", "%%{")
 }
 

@@ -119,14 +119,29 @@ func (c *Client) DispatchChild(ctx context.Context, pool config.Pool, r Runner) 
 	return resp.DispatchedJobID, nil
 }
 
-// StopRunner stops a runner's child job and purges it, so a pending child
-// never gets placed and a running one gets kill_timeout to finish. It uses
-// Deregister, never an allocation stop: an allocation stop migrates, i.e.
-// places a replacement that would reuse the JIT config. Needs submit-job.
-// A child already gone is not an error.
+// StopRunner stops a runner's child job, so a pending child never gets
+// placed and a running one gets kill_timeout to finish. It uses Deregister,
+// never an allocation stop: an allocation stop migrates, i.e. places a
+// replacement that would reuse the JIT config. Needs submit-job. A child
+// already gone is not an error.
+//
+// A child that was never placed is purged. A child with an allocation is
+// only stopped, and Nomad's garbage collector removes it later: a node
+// drain completes when the drainer sees the node's last batch allocation
+// end, and it ignores the allocations of a purged job, so purging the child
+// of a build that runs on a draining host would leave that drain (and an
+// agent stopping with drain_on_shutdown) waiting for its deadline.
 func (c *Client) StopRunner(ctx context.Context, dispatchedJobID string) error {
+	q := (&api.QueryOptions{Namespace: c.ns}).WithContext(ctx)
+	allocs, _, err := c.api.Jobs().Allocations(dispatchedJobID, true, q)
+	if statusCode(err) == 404 {
+		return nil
+	}
+	if err != nil {
+		return wrap("stopping runner job "+dispatchedJobID, err)
+	}
 	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
-	_, _, err := c.api.Jobs().Deregister(dispatchedJobID, true, w)
+	_, _, err = c.api.Jobs().Deregister(dispatchedJobID, len(allocs) == 0, w)
 	if statusCode(err) == 404 {
 		return nil
 	}

@@ -163,7 +163,7 @@ func TestWatchReconnects(t *testing.T) {
 	proxy := httptest.NewServer(rp)
 	defer proxy.Close()
 
-	f := &fixture{ag: ag, mgrAPI: ag.Client}
+	f := &fixture{ag: ag, mgrAPI: ag.Client, rdv: newRDV(t)}
 	f.admin = mustClient(t, ag.Addr, "")
 	watched := mustClient(t, proxy.URL, "")
 	logs := &syncBuffer{}

@@ -137,8 +137,11 @@ tar -xzf "$archive" -C "$work"
 [ -x "$work/run.sh" ] || die "$file has no run.sh"
 
 log "starting runner $version in $work"
-# The config goes from the file to the runner's argument list only.
-(cd "$work" && exec ./run.sh --jitconfig "$(cat "$jit_file")") &
+# The config goes from the file to the runner's environment only, which
+# the runner reads (ACTIONS_RUNNER_INPUT_<OPTION>, as actions-runner-controller
+# starts it) and which, unlike an argument, other users' ps cannot show:
+# isolate.sh runs every runner of the host as a uid of its own.
+(cd "$work" && ACTIONS_RUNNER_INPUT_JITCONFIG="$(cat "$jit_file")" exec ./run.sh) &
 child=$!
 
 status=0

@@ -1,0 +1,85 @@
+package runnerimages
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDeliveredScriptsAreTemplateSafe: the runner job delivers these files
+// through Nomad templates, which would evaluate a "{{".
+func TestDeliveredScriptsAreTemplateSafe(t *testing.T) {
+	for name, s := range map[string]string{"isolate.sh": Isolate, "run-runner.sh": RunRunner, "run-runner.ps1": RunRunnerPS1} {
+		if s == "" || strings.Contains(s, "{{") {
+			t.Errorf("%s is empty or holds a template action", name)
+		}
+	}
+}
+
+// TestIsolateDropsRoot runs isolate.sh as root the way a runner task does
+// (with the host's real uid locks, which every runner of this machine
+// shares) and checks the runner's uid, groups, environment and work dir,
+// and that the work dir is gone afterwards.
+func TestIsolateDropsRoot(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("isolate.sh switches users only as root")
+	}
+	need(t, "setpriv", "apt-get install util-linux")
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(secrets, "jit"), secret, 0o600)
+	script := `echo "uid=$(id -u) groups=$(id -G)"; echo "pwd=$(pwd)"; env; ` +
+		`if cat "` + secrets + `/jit" >/dev/null 2>&1; then echo SECRETS-READABLE; fi; ` +
+		`test "$(cat "$JIT_CONFIG_FILE")" = "` + secret + `" && echo OWN-JIT-OK`
+	cmd := exec.Command("sh", "unix/isolate.sh", "--", "/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), "NOMAD_SECRETS_DIR="+secrets, "NOMAD_ALLOC_ID=test-alloc",
+		"NOMAD_META_runner_name=r1", "NOMAD_TOKEN=s3cret-token", "GITHUB_TOKEN=ghs_x")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("isolate.sh: %v\n%s", err, out)
+	}
+	s := string(out)
+	var uid, work string
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "uid="); ok {
+			f := strings.Fields(v)
+			uid = f[0]
+			if strings.TrimPrefix(strings.Join(f[1:], " "), "groups=") != uid {
+				t.Errorf("groups of the runner: %q, want only its own %s", line, uid)
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "pwd="); ok {
+			work = v
+		}
+	}
+	if uid == "" || uid == "0" {
+		t.Errorf("runner uid %q, want a uid of its own\n%s", uid, s)
+	}
+	for _, bad := range []string{"s3cret-token", "ghs_x", "NOMAD_SECRETS_DIR", "SECRETS-READABLE"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("the runner saw %q:\n%s", bad, s)
+		}
+	}
+	for _, want := range []string{"NOMAD_META_runner_name=r1", "NOMAD_ALLOC_ID=test-alloc", "JIT_CONFIG_FILE=" + work + "/jit", "OWN-JIT-OK"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("runner output lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := os.Stat(work); work == "" || !os.IsNotExist(err) {
+		t.Errorf("work dir %q left behind (%v)", work, err)
+	}
+}
+
+func TestIsolateRefusesWithoutJITConfig(t *testing.T) {
+	cmd := exec.Command("sh", "unix/isolate.sh", "--", "/bin/true")
+	cmd.Env = append(os.Environ(), "NOMAD_SECRETS_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no JIT config") {
+		t.Errorf("exit %v, output %q; want a refusal naming the missing JIT config", err, out)
+	}
+}
