@@ -22,6 +22,9 @@ const (
 	FaultDrop        = "drop"        // record a failed delivery, send nothing
 	FaultDuplicate   = "duplicate"   // deliver twice with the same GUID
 	FaultReorder     = "reorder"     // deliver after the next delivery
+	// FaultTokenExpiry expires the runner's token of an Actions service
+	// call and answers 401 (Service faults only).
+	FaultTokenExpiry = "token_expiry"
 )
 
 // Fault is one injection rule. It matches REST calls by Method and Path (a
@@ -38,6 +41,10 @@ type Fault struct {
 	Status     int     `json:"status,omitempty"`
 	RetryAfter int     `json:"retry_after,omitempty"`
 	Latency    string  `json:"latency,omitempty"`
+	// Service makes the rule act on the Actions service that runners talk
+	// to (/_services/...) instead of the REST API: 5xx, latency and
+	// token_expiry.
+	Service bool `json:"service,omitempty"`
 
 	re    *regexp.Regexp
 	delay time.Duration
@@ -51,9 +58,15 @@ func (f *Fault) isHook() bool {
 // validate checks f and compiles its pattern.
 func (f *Fault) validate() error {
 	switch f.Kind {
-	case FaultServerError, FaultTooMany, FaultSecondary, FaultPrimary, FaultLatency, FaultSlowAnswer, FaultDrop, FaultDuplicate, FaultReorder:
+	case FaultServerError, FaultTooMany, FaultSecondary, FaultPrimary, FaultLatency, FaultSlowAnswer, FaultDrop, FaultDuplicate, FaultReorder, FaultTokenExpiry:
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.Kind)
+	}
+	if f.Service && f.Kind != FaultServerError && f.Kind != FaultLatency && f.Kind != FaultTokenExpiry {
+		return fmt.Errorf("fault kind %q does not act on the Actions service", f.Kind)
+	}
+	if f.Kind == FaultTokenExpiry && !f.Service {
+		return fmt.Errorf("fault kind %q needs service=true", f.Kind)
 	}
 	if f.Path != "" {
 		re, err := regexp.Compile(f.Path)
@@ -106,6 +119,8 @@ func ParseFault(spec string) (Fault, error) {
 			f.RetryAfter, err = strconv.Atoi(v)
 		case "ratio":
 			f.Ratio, err = strconv.ParseFloat(v, 64)
+		case "service":
+			f.Service, err = strconv.ParseBool(v)
 		default:
 			err = fmt.Errorf("unknown key")
 		}
@@ -168,7 +183,14 @@ func (fs *faults) pick(ok func(*Fault) bool) *Fault {
 
 func (fs *faults) match(method, path string) *Fault {
 	return fs.pick(func(f *Fault) bool {
-		return !f.isHook() && (f.Method == "" || strings.EqualFold(f.Method, method)) && (f.re == nil || f.re.MatchString(path))
+		return !f.isHook() && !f.Service && (f.Method == "" || strings.EqualFold(f.Method, method)) && (f.re == nil || f.re.MatchString(path))
+	})
+}
+
+// matchService picks a rule for an Actions service call.
+func (fs *faults) matchService(method, path string) *Fault {
+	return fs.pick(func(f *Fault) bool {
+		return f.Service && (f.Method == "" || strings.EqualFold(f.Method, method)) && (f.re == nil || f.re.MatchString(path))
 	})
 }
 

@@ -70,6 +70,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3/"); ok {
 		r.URL.Path, r.URL.RawPath = "/"+p, ""
 	}
+	if isRunnerService(r.URL.Path) {
+		s.serveService(w, r)
+		return
+	}
 	if !isAPI(r.URL.Path) {
 		s.mux.ServeHTTP(w, r)
 		return

@@ -49,6 +49,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /_ghsim/runner/complete", s.handleRunnerComplete)
 	s.controlRoutes()
 	s.scaleSetRoutes()
+	s.actionServiceRoutes()
 
 	m.HandleFunc("GET /{owner}/{repo}/actions/runs/{run}/job/{job}", s.handleJobPage)
 }

@@ -31,6 +31,7 @@ var ErrJITUsed = errors.New("jit config already used")
 type runnerClient struct {
 	base    string
 	id      int64
+	token   string // the Actions service token of the OAuth exchange
 	session string
 	http    *http.Client
 }
@@ -43,6 +44,9 @@ func (c *runnerClient) call(ctx context.Context, op string, in runnerReq, out an
 		return 0, fmt.Errorf("runner %s: %w", op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("runner %s: %w", op, err)
@@ -73,17 +77,23 @@ func RunRunner(ctx context.Context, o RunnerOptions) error {
 	if out == nil {
 		out = os.Stderr
 	}
-	c := &runnerClient{base: strings.TrimRight(cfg.URL, "/"), id: cfg.RunnerID, http: &http.Client{}}
-	var red struct{ Session string }
-	code, err := c.call(ctx, "redeem", runnerReq{Secret: cfg.Secret}, &red)
+	c := &runnerClient{base: serverOf(cfg), id: cfg.AgentID, http: &http.Client{}}
+	if c.token, err = RunnerToken(ctx, c.http, cfg); err != nil {
+		return fmt.Errorf("runner %s: %w", cfg.AgentName, err)
+	}
+	var red struct {
+		Session string
+		Labels  []string
+	}
+	code, err := c.call(ctx, "redeem", runnerReq{}, &red)
 	if code == http.StatusConflict {
-		return fmt.Errorf("runner %s: %w", cfg.RunnerName, ErrJITUsed)
+		return fmt.Errorf("runner %s: %w", cfg.AgentName, ErrJITUsed)
 	}
 	if err != nil {
 		return err
 	}
 	c.session = red.Session
-	fmt.Fprintf(out, "runner %s online, labels %v\n", cfg.RunnerName, cfg.Labels)
+	fmt.Fprintf(out, "runner %s online, labels %v\n", cfg.AgentName, red.Labels)
 	var deadline time.Time
 	if o.MaxWait > 0 {
 		deadline = time.Now().Add(o.MaxWait)
@@ -102,10 +112,10 @@ func RunRunner(ctx context.Context, o RunnerOptions) error {
 			break
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
-			return fmt.Errorf("runner %s: no job within %s", cfg.RunnerName, o.MaxWait)
+			return fmt.Errorf("runner %s: no job within %s", cfg.AgentName, o.MaxWait)
 		}
 	}
-	fmt.Fprintf(out, "runner %s took job %d %q\n", cfg.RunnerName, spec.JobID, spec.Name)
+	fmt.Fprintf(out, "runner %s took job %d %q\n", cfg.AgentName, spec.JobID, spec.Name)
 	work := o.WorkDir
 	if work == "" {
 		if work, err = os.MkdirTemp("", "ghsim-runner-"); err != nil {
@@ -117,7 +127,7 @@ func RunRunner(ctx context.Context, o RunnerOptions) error {
 	if _, err := c.call(context.WithoutCancel(ctx), "complete", runnerReq{JobID: spec.JobID, Conclusion: conclusion}, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "runner %s finished job %d: %s\n", cfg.RunnerName, spec.JobID, conclusion)
+	fmt.Fprintf(out, "runner %s finished job %d: %s\n", cfg.AgentName, spec.JobID, conclusion)
 	return nil
 }
 
@@ -223,7 +233,7 @@ func (c *runnerClient) runStep(ctx context.Context, spec *JobSpec, cfg JITConfig
 		"CI=true", "GITHUB_ACTIONS=true", "GITHUB_RUN_ID="+strconv.FormatInt(spec.RunID, 10),
 		"GITHUB_JOB_ID="+strconv.FormatInt(spec.JobID, 10), "GITHUB_REPOSITORY="+spec.Repo,
 		"GITHUB_SHA="+spec.HeadSHA, "GITHUB_WORKSPACE="+work, "GITHUB_SERVER_URL="+c.base,
-		"RUNNER_NAME="+cfg.RunnerName,
+		"RUNNER_NAME="+cfg.AgentName,
 	)
 	for k, v := range spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)

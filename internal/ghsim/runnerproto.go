@@ -9,7 +9,9 @@ import (
 
 // The runner protocol is ghsim's own, plain HTTP+JSON under /_ghsim/runner/:
 //
-//	redeem    {runner_id, secret}  -> {session}   once per JIT config (409 after)
+//	redeem    {runner_id}, with the runner's Actions service token (from the
+//	          OAuth exchange that a real runner makes too) -> {session};
+//	          once per JIT config (409 after)
 //	acquire   {session, wait_ms}      -> 200 JobSpec | 204 nothing yet | 410 runner gone
 //	step      {session, job_id, number, status, conclusion}
 //	log       {session, job_id, text}
@@ -32,7 +34,6 @@ type JobSpec struct {
 
 type runnerReq struct {
 	RunnerID   int64  `json:"runner_id"`
-	Secret     string `json:"secret"`
 	Session    string `json:"session"`
 	WaitMS     int    `json:"wait_ms"`
 	JobID      int64  `json:"job_id"`
@@ -50,11 +51,12 @@ func (s *Server) handleRunnerRedeem(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rn := s.st.runner[b.RunnerID]
+	t := s.svc().tokens[bearerToken(r)]
 	switch {
 	case rn == nil:
 		writeError(w, http.StatusNotFound, "runner not found (deleted, or never registered)")
-	case subtle.ConstantTimeCompare([]byte(rn.secret), []byte(b.Secret)) != 1:
-		writeError(w, http.StatusUnauthorized, "bad JIT secret")
+	case t == nil || t.jobID != 0 || t.runnerID != rn.ID || !s.opts.Now().Before(t.expires):
+		writeError(w, http.StatusUnauthorized, "bad runner token")
 	case rn.session != "":
 		writeError(w, http.StatusConflict, "JIT config already used")
 	default:

@@ -1,8 +1,6 @@
 package ghsim
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,34 +16,7 @@ type runner struct {
 	Status     string // offline until the JIT config is redeemed, then online
 	Busy       bool
 	JobID      int64
-	secret     string // one-time JIT secret
-	session    string // set when redeemed
-}
-
-// JITConfig is what encoded_jit_config decodes to (base64 of this JSON).
-// It is ghsim's own format: the stand-in runner needs the server URL, its
-// runner id and a one-time secret.
-type JITConfig struct {
-	URL        string   `json:"ghsim_url"`
-	RunnerID   int64    `json:"runner_id"`
-	RunnerName string   `json:"runner_name"`
-	Secret     string   `json:"secret"`
-	Repo       string   `json:"repo"`
-	Labels     []string `json:"labels"`
-	WorkFolder string   `json:"work_folder"`
-}
-
-// DecodeJITConfig parses an encoded_jit_config.
-func DecodeJITConfig(enc string) (JITConfig, error) {
-	var c JITConfig
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-	if err != nil {
-		return c, errf("decoding jit config: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, errf("parsing jit config: %w", err)
-	}
-	return c, nil
+	session    string // the listening session (message session, or the stand-in's)
 }
 
 func (s *Server) runnerJSON(rn *runner) obj {
@@ -67,6 +38,12 @@ func (s *Server) handleGenerateJIT(w http.ResponseWriter, r *http.Request) {
 		WorkFolder    string   `json:"work_folder"`
 	}
 	if !decodeBody(w, r, &b) {
+		return
+	}
+	// The key is made outside the lock: it takes tens of milliseconds.
+	key, err := newRunnerKey()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "generating the runner's key failed")
 		return
 	}
 	s.mu.Lock()
@@ -95,15 +72,16 @@ func (s *Server) handleGenerateJIT(w http.ResponseWriter, r *http.Request) {
 	}
 	rn := &runner{
 		ID: s.st.id(), Repo: rp, Name: *b.Name, Labels: b.Labels, GroupID: *b.RunnerGroupID,
-		WorkFolder: b.WorkFolder, Status: "offline", secret: randomHex(16),
+		WorkFolder: b.WorkFolder, Status: "offline",
+	}
+	cfg, err := s.encodeJIT(rn, key)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
 	rp.Runners[strings.ToLower(rn.Name)] = rn
 	s.st.runner[rn.ID] = rn
-	cfg, _ := json.Marshal(JITConfig{
-		URL: s.base, RunnerID: rn.ID, RunnerName: rn.Name, Secret: rn.secret,
-		Repo: rp.FullName(), Labels: rn.Labels, WorkFolder: rn.WorkFolder,
-	})
-	writeJSON(w, http.StatusCreated, obj{"runner": s.runnerJSON(rn), "encoded_jit_config": base64.StdEncoding.EncodeToString(cfg)})
+	writeJSON(w, http.StatusCreated, obj{"runner": s.runnerJSON(rn), "encoded_jit_config": cfg})
 }
 
 func (s *Server) handleListRunners(w http.ResponseWriter, r *http.Request) {
@@ -168,5 +146,6 @@ func (s *Server) handleDeleteRunner(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteRunner(rn *runner) {
 	delete(rn.Repo.Runners, strings.ToLower(rn.Name))
 	delete(s.st.runner, rn.ID)
+	s.forgetRunner(rn.ID)
 	s.cond.Broadcast()
 }

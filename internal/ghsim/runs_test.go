@@ -171,10 +171,19 @@ func TestJITConfigSingleUse(t *testing.T) {
 
 	// A config redeemed but still registered answers 409.
 	cfg2 := jitConfig(t, c, "twice", "nomatch")
-	dec, _ := DecodeJITConfig(cfg2)
-	body, _ := json.Marshal(map[string]any{"runner_id": dec.RunnerID, "secret": dec.Secret})
+	dec, err := DecodeJITConfig(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := RunnerToken(ctx(t), http.DefaultClient, dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"runner_id": dec.AgentID})
 	for i, want := range []int{200, 409} {
-		resp, err := http.Post(dec.URL+"/_ghsim/runner/redeem", "application/json", strings.NewReader(string(body)))
+		req, _ := http.NewRequest(http.MethodPost, serverOf(dec)+"/_ghsim/runner/redeem", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

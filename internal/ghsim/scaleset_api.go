@@ -532,18 +532,24 @@ func (s *Server) handleScaleSetJIT(w http.ResponseWriter, r *http.Request, set *
 	}
 	rn := &runner{
 		ID: s.st.id(), Repo: rp, Name: b.Name, Labels: append([]string(nil), set.Labels...), GroupID: set.Group.ID,
-		WorkFolder: b.WorkFolder, Status: "offline", secret: randomHex(16),
+		WorkFolder: b.WorkFolder, Status: "offline",
+	}
+	key, err := newRunnerKey()
+	if err != nil {
+		writeActionsError(w, http.StatusInternalServerError, "VssServiceException", err.Error())
+		return
+	}
+	cfg, err := s.encodeJIT(rn, key)
+	if err != nil {
+		writeActionsError(w, http.StatusInternalServerError, "VssServiceException", err.Error())
+		return
 	}
 	rp.Runners[strings.ToLower(rn.Name)] = rn
 	s.st.runner[rn.ID] = rn
 	s.scaleSets().byRunner[rn.ID] = set
-	cfg, _ := json.Marshal(JITConfig{
-		URL: s.base, RunnerID: rn.ID, RunnerName: rn.Name, Secret: rn.secret,
-		Repo: rp.FullName(), Labels: rn.Labels, WorkFolder: rn.WorkFolder,
-	})
 	writeJSON(w, http.StatusOK, obj{
 		"runner":           obj{"id": rn.ID, "name": rn.Name, "runnerScaleSetId": set.ID},
-		"encodedJITConfig": base64.StdEncoding.EncodeToString(cfg),
+		"encodedJITConfig": cfg,
 	})
 }
 

@@ -28,6 +28,8 @@ type state struct {
 	appTokens map[string]bool
 	// scaleSets is the runner scale-set side of the Actions service.
 	scaleSets *scaleSetState
+	// svc is the Actions service that runners talk to (actionsvc_*.go).
+	svc *actionSvc
 }
 
 func newState() *state {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -89,6 +90,24 @@ func Shellcheck(t testing.TB) string {
 	p, err := exec.LookPath("shellcheck")
 	if err != nil {
 		missing(t, "shellcheck", "install it with `make packages`")
+	}
+	return p
+}
+
+// ActRunnerVersion is the github-act-runner release `make runners` builds.
+const ActRunnerVersion = "v0.13.0"
+
+// ActRunnerBinary returns the path of github-act-runner built for this
+// machine: $BUILDFLEET_ACT_RUNNER, else the one `make runners` built into
+// the cache (runners/github-act-runner-<version>/<os>-<arch>/).
+func ActRunnerBinary(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("BUILDFLEET_ACT_RUNNER")
+	if p == "" {
+		p = filepath.Join(CacheDir(), "runners", "github-act-runner-"+ActRunnerVersion, runtime.GOOS+"-"+runtime.GOARCH, "github-act-runner")
+	}
+	if _, err := os.Stat(p); err != nil {
+		missing(t, "github-act-runner binary "+p, "run make runners")
 	}
 	return p
 }

@@ -1,0 +1,124 @@
+package ghsim
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/internal/testenv"
+)
+
+// lockedBuffer collects a process's output for the test's log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runActRunner runs github-act-runner with a JIT config in a fresh folder
+// until it exits, and returns its exit error and output.
+func runActRunner(t *testing.T, bin, jit string, env ...string) (error, string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(c, bin, "run", "--jitconfig", jit)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append([]string{"HOME=" + cmd.Dir, "PATH=/usr/local/bin:/usr/bin:/bin"}, env...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return err, out.String()
+}
+
+// TestActRunnerTakesJob runs github-act-runner, a runner nobody here wrote,
+// against ghsim: it redeems the JIT config, authorizes with its key, takes
+// the job through a message session, runs the run: steps on the host,
+// reports steps and logs, and completes with the job's real conclusion.
+func TestActRunnerTakesJob(t *testing.T) {
+	bin := testenv.ActRunnerBinary(t)
+	for _, tc := range []struct {
+		name, fail, conclusion string
+		faults                 []Fault
+	}{
+		{name: "success", fail: "no", conclusion: "success"},
+		{name: "failing step", fail: "yes", conclusion: "failure"},
+		{name: "service faults", fail: "no", conclusion: "success", faults: []Fault{
+			{Kind: FaultTokenExpiry, Service: true, Path: "/messages$", Count: 1},
+			// A lost batch of live lines: the page then shows the uploaded log.
+			{Kind: FaultServerError, Service: true, Path: "/feed$", Count: 1, Status: 503},
+			{Kind: FaultLatency, Service: true, Path: "/events$", Count: 1, Latency: "300ms"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := newTestServer(t, Options{})
+			sink := newHookSink(t)
+			if _, err := s.AddHook(testRepo, sink.srv.URL, testSecret, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.faults {
+				if err := s.AddFault(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, resp, err := dispatchRaw(t, c, "realrunner.yml", map[string]any{"fail": tc.fail}); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("dispatch: %v %v", resp, err)
+			}
+			jit := jitConfig(t, c, "act-"+tc.fail, "realrunner", "self-hosted")
+			err, out := runActRunner(t, bin, jit)
+			t.Logf("github-act-runner output:\n%s", out)
+			if err != nil {
+				t.Fatalf("github-act-runner: %v", err)
+			}
+			done := sink.waitFor("workflow_job", "completed", nil)
+			wj := done.Payload["workflow_job"].(map[string]any)
+			if wj["conclusion"] != tc.conclusion || wj["runner_name"] != "act-"+tc.fail {
+				t.Errorf("completed job: conclusion=%v runner=%v, want %s by act-%s", wj["conclusion"], wj["runner_name"], tc.conclusion, tc.fail)
+			}
+			steps := map[string]string{}
+			for _, st := range wj["steps"].([]any) {
+				m := st.(map[string]any)
+				steps[m["name"].(string)], _ = m["conclusion"].(string)
+			}
+			// github-act-runner reports the failing step itself as
+			// succeeded (act's host executor); the job's result and the
+			// skipped step after it are right.
+			wantAfter := map[string]string{"success": "success", "failure": "skipped"}[tc.conclusion]
+			if steps["Greet"] != "success" || steps["After"] != wantAfter {
+				t.Errorf("steps = %v", steps)
+			}
+			page := get(t, wj["html_url"].(string)+"?raw=1")
+			for _, want := range []string{"hello from the real runner, step env step-" + tc.fail, map[string]string{"yes": "failing on purpose", "no": "not failing"}[tc.fail]} {
+				if !strings.Contains(page, want) {
+					t.Errorf("log page lacks %q:\n%s", want, page)
+				}
+			}
+			if tc.conclusion == "success" && !strings.Contains(page, "after step ran") {
+				t.Errorf("log page lacks the last step:\n%s", page)
+			}
+			// Ephemeral: the runner is gone, and its JIT config with it.
+			if rs, _, err := c.Actions.ListRunners(ctx(t), "python", "cpython", nil); err != nil || rs.TotalCount != 0 {
+				t.Errorf("runners after the job: %v %v", rs, err)
+			}
+			// A rule with a count is dropped once it fired that often.
+			for _, f := range s.faults.list() {
+				t.Errorf("fault %s on %s did not fire", f.Kind, f.Path)
+			}
+		})
+	}
+}
