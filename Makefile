@@ -15,8 +15,12 @@ TOOLS              := $(BUILDFLEET_CACHE)/tools
 STATICCHECK        := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 export BUILDFLEET_NOMAD := $(BUILDFLEET_CACHE)/nomad-$(NOMAD_VERSION)/nomad
 export BUILDFLEET_NPM_DIR := $(BUILDFLEET_CACHE)/npm
+# github-act-runner, the runner for platforms GitHub ships none for; its
+# version and module hashes are pinned in runner-images/act-runner.
+ACT_RUNNER_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/ChristopherHX/github-act-runner" { print $$3 }' runner-images/act-runner/go.mod)
+export BUILDFLEET_ACT_RUNNER := $(BUILDFLEET_CACHE)/runners/github-act-runner-$(ACT_RUNNER_VERSION)/$(shell go env GOOS)-$(shell go env GOARCH)/github-act-runner
 
-.PHONY: build nomad fixtures tools packages browser lint test bench demo clean
+.PHONY: build nomad runners fixtures tools packages browser lint test bench demo clean
 
 ## build: the buildfleet and ghsim binaries in bin/
 build:
@@ -26,6 +30,12 @@ build:
 nomad: $(BUILDFLEET_NOMAD)
 $(BUILDFLEET_NOMAD):
 	NOMAD_VERSION=$(NOMAD_VERSION) ./scripts/build-nomad.sh >/dev/null
+
+## runners: github-act-runner for linux/amd64, freebsd/amd64, linux/riscv64,
+## linux/s390x and linux/ppc64le, built once per version from the Go module
+## proxy with verified module hashes
+runners:
+	./scripts/build-runners.sh
 
 ## fixtures: GitHub's published OpenAPI description and webhook examples (npm)
 fixtures:
@@ -60,7 +70,7 @@ lint: tools
 
 ## test: lint, the shipped workflows against the example fleet, then every
 ## test with the race detector, Nomad included
-test: nomad fixtures packages browser lint
+test: nomad runners fixtures packages browser lint
 	go run ./cmd/buildfleet --config config/example.yaml lint workflows/*.yml
 	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 45m ./...
 
@@ -69,7 +79,7 @@ bench: nomad fixtures
 	BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 ## demo: Nomad dev agent + GitHub simulator + manager, a labelled PR, results
-demo: nomad build
+demo: nomad runners build
 	./scripts/demo.sh
 
 clean:
