@@ -20,6 +20,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/fleet"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/notify"
 	"github.com/buildfleet/buildfleet/manager/report"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
@@ -69,6 +70,7 @@ type Manager struct {
 	trig   *trigger.Trigger
 	fleet  *fleet.Fleet
 	report *report.Reporter
+	notify *notify.Tracker
 	ln     net.Listener
 	srv    *http.Server
 	ready  readiness
@@ -129,14 +131,20 @@ func New(o Options) (m *Manager, err error) {
 	// counts per token or installation.
 	m.report = report.New(report.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
-		Logger: m.log.With("component", "report"), Limits: o.ReportLimits,
+		Logger: m.log.With("component", "report"), Limits: o.ReportLimits, OnFinished: m.finishRequest,
+	})
+	// Host health: the fleet tells it of runners that failed on a host;
+	// it takes failing hosts out of scheduling and tells their owners.
+	m.notify = notify.New(notify.Options{
+		Config: o.Config.Notify, Nodes: m.nomad, Store: st, Senders: notify.Senders(o.Config.Notify),
+		Logger: m.log.With("component", "notify"), Registerer: o.Registry,
 	})
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job and workflow_run deliveries, the
 	// trigger pull_request ones.
 	m.fleet = fleet.New(fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
-		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery,
+		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify,
 		WaitingAfter: o.WaitingAfter,
 	})
 	m.hook, err = webhook.New(webhook.Options{
@@ -191,7 +199,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run} {
+	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(bg) }()
 	}

@@ -141,6 +141,9 @@ type Options struct {
 	// 15s; a builder placed sooner costs no queued write). A builder that
 	// max_runners holds back says so at once.
 	QueuedAfter time.Duration
+	// Health is told of the hosts' infrastructure failures and successes
+	// (see the notify package); nil tells nobody.
+	Health HostHealth
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -152,6 +155,7 @@ type Fleet struct {
 	gh    GitHub
 	nm    Nomad
 	rep   Reporter
+	hh    HostHealth
 	log   *slog.Logger
 	retry time.Duration
 	now   func() time.Time
@@ -192,7 +196,7 @@ func New(o Options) *Fleet {
 	if o.OrphansEvery <= 0 {
 		o.OrphansEvery = time.Minute
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, hh: o.Health, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery}
 }

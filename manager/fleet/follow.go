@@ -86,6 +86,7 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 		if why == "" {
 			why = "allocation " + ns
 		}
+		f.hostFailed(ctx, r, u, why)
 		if err := f.replace(ctx, r, why); err != nil && !errors.Is(err, errPending) {
 			f.log.Warn("replacing runner", "runner", r.RunnerName, "err", err)
 		}

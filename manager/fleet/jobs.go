@@ -292,6 +292,11 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	r.HTMLURL = j.HTMLURL
 	finished := f.now()
 	_ = f.st.MarkRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerMarks{FinishedAt: &finished})
+	if f.hh != nil && r.State == StateRunning && r.TakenBy == "" && (conclusion == "success" || conclusion == "failure") {
+		// The host ran a build to its end: its earlier failures are no
+		// longer in a row.
+		f.hh.RecordSuccess(ctx, f.hostOf(ctx, r))
+	}
 	pool := f.pool(r.Pool)
 	switch {
 	case r.TakenBy != "":

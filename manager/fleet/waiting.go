@@ -316,3 +316,43 @@ func waitTimeout(p config.Pool) time.Duration {
 	}
 	return config.DefaultWaitTimeout
 }
+
+// HostHealth is told which hosts fail runners (notify.Tracker is one).
+type HostHealth interface {
+	RecordFailure(ctx context.Context, host, runner, kind, detail string)
+	RecordSuccess(ctx context.Context, host string)
+}
+
+// Kinds of infrastructure failure (those of the notify package).
+const (
+	failureNeverStarted = "never_started"
+	failureLost         = "lost"
+	failureNotTaken     = "not_taken"
+)
+
+// hostFailed tells HostHealth that a runner placed on a host ended before
+// taking its job. A child stopped on purpose, or never placed, blames no
+// host.
+func (f *Fleet) hostFailed(ctx context.Context, r store.Runner, u nomad.Update, why string) {
+	if f.hh == nil || u.State == nomad.StateStopped {
+		return
+	}
+	t, err := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt)
+	if err != nil || t.NodeName == "" && u.NodeID == "" {
+		return
+	}
+	host := t.NodeName
+	if host == "" {
+		if nn, ok := f.nm.(NodeNamer); ok {
+			host, _ = nn.NodeName(ctx, u.NodeID)
+		}
+	}
+	kind := failureNeverStarted
+	switch {
+	case u.State == nomad.StateLost:
+		kind = failureLost
+	case !t.RunningAt.IsZero():
+		kind = failureNotTaken
+	}
+	f.hh.RecordFailure(ctx, host, r.RunnerName, kind, why)
+}

@@ -207,3 +207,64 @@ func TestRequestEndsAfterWaitTimeout(t *testing.T) {
 		t.Errorf("replay: %v, dispatched %d", err, len(w.nm.dispatched))
 	}
 }
+
+// fakeHealth records what the fleet says of hosts.
+type fakeHealth struct{ events []string }
+
+func (h *fakeHealth) RecordFailure(_ context.Context, host, runner, kind, _ string) {
+	h.events = append(h.events, "failure "+host+" "+runner+" "+kind)
+}
+func (h *fakeHealth) RecordSuccess(_ context.Context, host string) { h.events = append(h.events, "success "+host) }
+
+// fakeNamer names nodes for the fleet.
+type fakeNamer struct{ *fakeNomad }
+
+func (fakeNamer) NodeName(_ context.Context, id string) (string, error) { return "host-" + id, nil }
+
+// TestHostFailuresReported: a runner placed on a host that fails before
+// taking its job, or is lost, is the host's failure; a build that ran to
+// its end is its success.
+func TestHostFailuresReported(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	hh, nm := &fakeHealth{}, &fakeNomad{}
+	f := New(Options{Config: config.Config{Pools: []config.Pool{{Name: "linux-quick", Labels: labels, MaxRunners: 4}}},
+		Store: st, GitHub: &fakeGitHub{}, Nomad: fakeNamer{nm}, Health: hh})
+	ourRequest(t, st, "dispatched", 7)
+	if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
+		t.Fatal(err)
+	}
+	placed := func(name, node string, s nomad.State, idx uint64) {
+		u := update(name, s, "", idx)
+		u.NodeID = node
+		f.follow(ctx, u)
+	}
+	placed("bf-linux-quick-100-1", "n1", nomad.StatePlaced, 2)
+	placed("bf-linux-quick-100-1", "n1", nomad.StateFailed, 3) // never started: attempt 2
+	placed("bf-linux-quick-100-2", "n2", nomad.StateRunning, 4)
+	placed("bf-linux-quick-100-2", "n2", nomad.StateLost, 5) // attempt 3
+	placed("bf-linux-quick-100-3", "n1", nomad.StateRunning, 6)
+	if err := f.HandleJob(ctx, delivery("d2", "in_progress", 100, 7, `,"runner_name":"bf-linux-quick-100-3"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.HandleJob(ctx, delivery("d3", "completed", 100, 7, `,"conclusion":"failure"`)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"failure host-n1 bf-linux-quick-100-1 never_started",
+		"failure host-n2 bf-linux-quick-100-2 lost",
+		"success host-n1",
+	}
+	if fmt.Sprint(hh.events) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q", hh.events, want)
+	}
+	tm, err := st.RunnerTimes(ctx, 100, 3)
+	if err != nil || tm.NodeName != "host-n1" || tm.PlacedAt.IsZero() || tm.RunningAt.IsZero() || tm.StartedAt.IsZero() ||
+		tm.FinishedAt.IsZero() {
+		t.Errorf("times of the attempt that ran: %+v %v", tm, err)
+	}
+}
