@@ -214,7 +214,9 @@ type fakeHealth struct{ events []string }
 func (h *fakeHealth) RecordFailure(_ context.Context, host, runner, kind, _ string) {
 	h.events = append(h.events, "failure "+host+" "+runner+" "+kind)
 }
-func (h *fakeHealth) RecordSuccess(_ context.Context, host string) { h.events = append(h.events, "success "+host) }
+func (h *fakeHealth) RecordSuccess(_ context.Context, host string) {
+	h.events = append(h.events, "success "+host)
+}
 
 // fakeNamer names nodes for the fleet.
 type fakeNamer struct{ *fakeNomad }
