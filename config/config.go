@@ -138,6 +138,28 @@ type Pool struct {
 	// no eligible host) before it ends as a fleet error with the last
 	// placement reason, so that every request ends and gets its summary.
 	WaitTimeout Duration `mapstructure:"wait_timeout" yaml:"wait_timeout"`
+	// Source is where the pool learns its demand: "webhook" (workflow_job
+	// deliveries) or "scaleset" (a runner scale set's message queue).
+	Source string `mapstructure:"source" yaml:"source"`
+	// ScaleSet configures the runner scale set of a pool with source
+	// "scaleset".
+	ScaleSet ScaleSet `mapstructure:"scale_set" yaml:"scale_set"`
+}
+
+// Pool sources.
+const (
+	SourceWebhook  = "webhook"
+	SourceScaleSet = "scaleset"
+)
+
+// ScaleSet names a pool's runner scale set on GitHub.
+type ScaleSet struct {
+	// Name of the scale set, one per repository (default the pool's name).
+	Name string `mapstructure:"name" yaml:"name"`
+	// RunnerGroup is the runner group the set is created in (default
+	// "Default"); a group restricted to some repositories or workflows
+	// restricts the set.
+	RunnerGroup string `mapstructure:"runner_group" yaml:"runner_group"`
 }
 
 // Nomad configures the Nomad API client.
@@ -215,6 +237,15 @@ func (c *Config) ApplyDefaults() {
 		}
 		if p.MaxRunners == 0 {
 			p.MaxRunners = 4
+		}
+		if p.Source == "" {
+			p.Source = SourceWebhook
+		}
+		if p.Source == SourceScaleSet && p.ScaleSet.Name == "" {
+			p.ScaleSet.Name = p.Name
+		}
+		if p.Source == SourceScaleSet && p.ScaleSet.RunnerGroup == "" {
+			p.ScaleSet.RunnerGroup = "Default"
 		}
 		if p.JobTimeout == 0 {
 			p.JobTimeout = Duration(time.Hour)

@@ -194,6 +194,7 @@ func (c *Config) Validate() error {
 		if p.WaitTimeout <= 0 {
 			bad(k+".wait_timeout", "must be positive, got %s", p.WaitTimeout)
 		}
+		validateSource(p, k, bad)
 	}
 	for i, r := range c.Repositories {
 		for j, t := range r.Triggers {

@@ -22,6 +22,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/notify"
 	"github.com/buildfleet/buildfleet/manager/report"
+	"github.com/buildfleet/buildfleet/manager/scaleset"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
 	"github.com/buildfleet/buildfleet/manager/webhook"
@@ -69,6 +70,7 @@ type Manager struct {
 	hook   *webhook.Handler
 	trig   *trigger.Trigger
 	fleet  *fleet.Fleet
+	sets   *scaleset.Source // nil when no pool has source scaleset
 	report *report.Reporter
 	notify *notify.Tracker
 	ln     net.Listener
@@ -142,11 +144,18 @@ func New(o Options) (m *Manager, err error) {
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job and workflow_run deliveries, the
 	// trigger pull_request ones.
-	m.fleet = fleet.New(fleet.Options{
+	fo := fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify,
 		WaitingAfter: o.WaitingAfter,
-	})
+	}
+	if m.sets, err = m.scaleSets(); err != nil {
+		return nil, err
+	}
+	if m.sets != nil {
+		fo.ScaleSets = m.sets
+	}
+	m.fleet = fleet.New(fo)
 	m.hook, err = webhook.New(webhook.Options{
 		Secret:     []byte(o.Config.GitHub.WebhookSecret.Reveal()),
 		Sink:       st,
@@ -199,7 +208,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run} {
+	loops := []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run}
+	if m.sets != nil {
+		// Its listeners delete their sessions as the background stops.
+		loops = append(loops, m.sets.Run)
+	}
+	for _, loop := range loops {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(bg) }()
 	}

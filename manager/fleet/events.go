@@ -23,6 +23,11 @@ type jobEvent struct {
 	Repository struct {
 		FullName string `json:"full_name"`
 	} `json:"repository"`
+	// ScaleSet names the runner request of a delivery the scale-set
+	// source made (nil for webhooks).
+	ScaleSet *struct {
+		RequestID int64 `json:"runner_request_id"`
+	} `json:"scale_set"`
 	// receivedAt is when the delivery was stored (manager overhead).
 	receivedAt time.Time
 }

@@ -146,6 +146,9 @@ type Options struct {
 	Health HostHealth
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ScaleSets is the demand source of pools with source "scaleset"
+	// (nil when no pool has it).
+	ScaleSets ScaleSets
 }
 
 // Fleet is the runner loop.
@@ -156,6 +159,7 @@ type Fleet struct {
 	nm    Nomad
 	rep   Reporter
 	hh    HostHealth
+	sets  ScaleSets
 	log   *slog.Logger
 	retry time.Duration
 	now   func() time.Time
@@ -196,7 +200,7 @@ func New(o Options) *Fleet {
 	if o.OrphansEvery <= 0 {
 		o.OrphansEvery = time.Minute
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, hh: o.Health, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, hh: o.Health, sets: o.ScaleSets, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery}
 }

@@ -53,6 +53,9 @@ func (f *Fleet) HandleJob(ctx context.Context, d store.Delivery) error {
 // failure left behind.
 func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error {
 	j := e.WorkflowJob
+	if skip, err := f.scaleSetQueued(ctx, req, e); skip || err != nil {
+		return err
+	}
 	attempt := 1
 	last, err := f.st.LatestRunner(ctx, j.ID)
 	switch {
@@ -127,7 +130,6 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	if pool == nil {
 		return f.fail(ctx, r, nil, fmt.Errorf("pool %s no longer configured", r.Pool))
 	}
-	owner, repo := splitRepo(req.Repo)
 	if r.RunnerID != 0 {
 		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
 	}
@@ -150,8 +152,9 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 		return f.fail(ctx, r, pool, fmt.Errorf("request %s has no builder %s", req.ID, r.Pool))
 	}
 	// The builder's binding label is the runner's only label: no other job
-	// can ask for it (see trigger.Builder).
-	id, jit, err := f.gh.GenerateJITConfig(ctx, owner, repo, r.RunnerName, github.DefaultRunnerGroup, b.Labels)
+	// can ask for it (see trigger.Builder). A scale set's runner has the
+	// set's label instead, and takes only jobs the set acquired.
+	id, jit, err := f.jitConfig(ctx, *pool, req.Repo, r.RunnerName, b.Labels)
 	if errors.Is(err, github.ErrConflict) {
 		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
 	}

@@ -46,6 +46,13 @@ func buildersJSON(pools []config.Pool) (string, error) {
 	}
 	bs := make([]Builder, len(pools))
 	for i, p := range pools {
+		if p.Source == config.SourceScaleSet {
+			// A scale set's jobs ask for the set by name; only jobs the
+			// set acquired (the fleet acquires only its own) reach its
+			// runners, so the set's label binds instead.
+			bs[i] = Builder{Name: p.Name, Labels: []string{p.ScaleSet.Name}}
+			continue
+		}
 		l, err := bindingLabel()
 		if err != nil {
 			return "", err
