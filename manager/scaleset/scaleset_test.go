@@ -166,8 +166,8 @@ func TestSourceTurnsMessagesIntoDeliveries(t *testing.T) {
 		return setID != 0 && e.sim.ScaleSetSession(setID) != ""
 	})
 
-	e.dispatch(t, false, "bf-linux") // not ours: nothing stored, never acquired
-	run := e.dispatch(t, true, "bf-linux")
+	e.dispatch(t, false, "linux-quick") // not ours: nothing stored, never acquired
+	run := e.dispatch(t, true, "linux-quick")
 	got := e.waitDeliveries(t, 1)
 	time.Sleep(300 * time.Millisecond) // one more poll: the foreign job must not show up
 	got = e.waitDeliveries(t, 1)
@@ -223,7 +223,7 @@ func TestSourceRecoversAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	set, err := arc.CreateRunnerScaleSet(ctx, &actions.RunnerScaleSet{Name: "linux-quick", RunnerGroupId: 1,
-		Labels: []actions.Label{{Type: "System", Name: "bf-linux"}}})
+		Labels: []actions.Label{{Type: "System", Name: "linux-quick"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +234,8 @@ func TestSourceRecoversAfterACrash(t *testing.T) {
 	if err := e.st.PutKV(ctx, "scaleset.session."+itoa(set.Id), stale.SessionId.String()); err != nil {
 		t.Fatal(err)
 	}
-	e.dispatch(t, true, "bf-linux", "bf-linux")
-	e.dispatch(t, false, "bf-linux") // someone else's: not adopted
+	e.dispatch(t, true, "linux-quick", "linux-quick")
+	e.dispatch(t, false, "linux-quick") // someone else's: not adopted
 
 	stop := run(e.source(t))
 	defer stop()
@@ -259,7 +259,7 @@ func TestSourceWaitsForASessionItDoesNotOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	set, err := arc.CreateRunnerScaleSet(ctx, &actions.RunnerScaleSet{Name: "linux-quick", RunnerGroupId: 1,
-		Labels: []actions.Label{{Type: "System", Name: "bf-linux"}}})
+		Labels: []actions.Label{{Type: "System", Name: "linux-quick"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
