@@ -128,7 +128,7 @@ func (l *listener) ensureSet(ctx context.Context) error {
 		// labels its sets; the builders input carries it (trigger).
 		set, err = l.svc.CreateRunnerScaleSet(ctx, &actions.RunnerScaleSet{
 			Name: l.pool.ScaleSet.Name, RunnerGroupId: int(g.ID),
-			Labels: []actions.Label{{Type: "System", Name: l.pool.ScaleSet.Name}},
+			Labels:        []actions.Label{{Type: "System", Name: l.pool.ScaleSet.Name}},
 			RunnerSetting: actions.RunnerSetting{Ephemeral: true, IsElastic: true, DisableUpdate: true},
 		})
 		if err != nil {
