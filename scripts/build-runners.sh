@@ -4,7 +4,14 @@
 # version and platform:
 #
 #   $BUILDFLEET_CACHE/runners/github-act-runner-<version>/<os>-<arch>/github-act-runner
-#   ... and github-act-runner.sha256 next to it (what the fleet verifies)
+#   $BUILDFLEET_CACHE/runners/github-act-runner-<version>/github-act-runner-<version>-<os>-<arch>.tar.gz
+#   $BUILDFLEET_CACHE/runners/github-act-runner-<version>/SHA256SUMS
+#
+# The archive holds the binary and run.sh (runner-images/act-runner), laid
+# out like GitHub's runner archive, so hosts download, verify and start it
+# exactly as they do GitHub's; SHA256SUMS is what the manager's
+# act_runner.checksums points to. Archives are reproducible (sorted, owner
+# 0, mtime 0, gzip -n), so the same sources give the same checksum.
 #
 # The version and every module hash are pinned by runner-images/act-runner
 # (go.mod, go.sum). One dependency, github.com/actions-oss/act-cli, is not in
@@ -47,21 +54,29 @@ for plat in $platforms; do
 	os=${plat%/*} arch=${plat#*/}
 	dir="$out/$os-$arch"
 	bin="$dir/github-act-runner"
-	if [ -x "$bin" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
-		continue
+	archive="$out/github-act-runner-$version-$os-$arch.tar.gz"
+	if [ ! -x "$bin" ] || [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+		if [ -z "$verified" ]; then
+			echo "build-runners: github-act-runner $version: downloading and verifying modules"
+			(cd "$mod" && go mod download github.com/ChristopherHX/github-act-runner && go mod verify >/dev/null)
+			verified=1
+		fi
+		echo "build-runners: building github-act-runner $version for $os/$arch"
+		mkdir -p "$dir"
+		rm -f "$dir/.stamp"
+		(cd "$mod" && GOOS=$os GOARCH=$arch go build -trimpath \
+			-ldflags "-s -w -X main.version=${version#v}" \
+			-o "$bin.part.$$" github.com/ChristopherHX/github-act-runner)
+		mv -f "$bin.part.$$" "$bin"
+		(cd "$dir" && sha256sum github-act-runner >github-act-runner.sha256)
+		echo "$stamp" >"$dir/.stamp"
 	fi
-	if [ -z "$verified" ]; then
-		echo "build-runners: github-act-runner $version: downloading and verifying modules"
-		(cd "$mod" && go mod download github.com/ChristopherHX/github-act-runner && go mod verify >/dev/null)
-		verified=1
+	if [ ! -f "$archive" ] || [ "$bin" -nt "$archive" ] || ! cmp -s "$mod/run.sh" "$dir/run.sh"; then
+		install -m 0755 "$mod/run.sh" "$dir/run.sh"
+		tar -C "$dir" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - github-act-runner run.sh |
+			gzip -n -9 >"$archive.part.$$"
+		mv -f "$archive.part.$$" "$archive"
 	fi
-	echo "build-runners: building github-act-runner $version for $os/$arch"
-	mkdir -p "$dir"
-	(cd "$mod" && GOOS=$os GOARCH=$arch go build -trimpath \
-		-ldflags "-s -w -X main.version=${version#v}" \
-		-o "$bin.part.$$" github.com/ChristopherHX/github-act-runner)
-	mv -f "$bin.part.$$" "$bin"
-	(cd "$dir" && sha256sum github-act-runner >github-act-runner.sha256)
-	echo "$stamp" >"$dir/.stamp"
 done
+(cd "$out" && sha256sum github-act-runner-*.tar.gz >"SHA256SUMS.part.$$" && mv -f "SHA256SUMS.part.$$" SHA256SUMS)
 echo "build-runners: github-act-runner $version in $out ($platforms)"
