@@ -135,8 +135,10 @@ func (h *harness) statuses(sha string) []ghStatus {
 	return v.Statuses
 }
 
+// The labelled-PR scenario, run by github-act-runner (the runner for
+// platforms GitHub ships none for) through the job spec and isolate.sh.
 func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
-	h, ag := newFleetHarness(t)
+	h, ag := newFleetHarnessWith(t, fleetSetup{script: actRunnerScript(t)})
 	allocs := allocWatcher(t, ag)
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
@@ -161,6 +163,12 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 		s, ok := final()["buildfleet/"+p.Name]
 		if !ok || s.State != "success" || !strings.Contains(s.TargetURL, "/job/") {
 			t.Errorf("status of %s = %+v, want success with a link to the job", p.Name, s)
+			continue
+		}
+		// The Details link shows the real runner's log of the job's steps.
+		if page := h.page(s.TargetURL + "?raw=1"); !strings.Contains(page, "Runner OSDescription: github-act-runner") ||
+			!strings.Contains(page, "built and tested "+h.sha+" on "+p.Name) {
+			t.Errorf("log page of %s lacks the runner's lines:\n%s", p.Name, page)
 		}
 	}
 	// Every job of the run completed by a runner of ours.

@@ -111,3 +111,16 @@ func ActRunnerBinary(t testing.TB) string {
 	}
 	return p
 }
+
+// ActRunnerArchive returns the github-act-runner archive `make runners`
+// packed for this machine (binary and run.sh, laid out like GitHub's
+// runner archive), next to the binary ActRunnerBinary finds.
+func ActRunnerArchive(t testing.TB) string {
+	t.Helper()
+	bin := ActRunnerBinary(t)
+	p := filepath.Join(filepath.Dir(filepath.Dir(bin)), "github-act-runner-"+ActRunnerVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH+".tar.gz")
+	if _, err := os.Stat(p); err != nil {
+		missing(t, "github-act-runner archive "+p, "run make runners")
+	}
+	return p
+}
