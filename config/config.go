@@ -144,6 +144,20 @@ type Pool struct {
 	// ScaleSet configures the runner scale set of a pool with source
 	// "scaleset".
 	ScaleSet ScaleSet `mapstructure:"scale_set" yaml:"scale_set"`
+	// NodePool is the Nomad node pool of the pool's hosts; defaults to
+	// buildfleet-<platform>. Donor configs join hosts to it.
+	NodePool string `mapstructure:"node_pool" yaml:"node_pool"`
+	// Datacenters the runners may use (Nomad globs); defaults to ["*"].
+	Datacenters []string `mapstructure:"datacenters" yaml:"datacenters"`
+	// Driver is the runner task's Nomad driver: raw_exec (default), exec or
+	// docker. A host serves the pool only when the driver is healthy there.
+	Driver string `mapstructure:"driver" yaml:"driver"`
+	// MinIsolation is the weakest isolation a host may declare and still
+	// get the pool's runners: none (default), user, container or vm.
+	MinIsolation string `mapstructure:"min_isolation" yaml:"min_isolation"`
+	// Image is the runner image of the docker driver; defaults to
+	// DefaultRunnerImage (runner-images/linux).
+	Image string `mapstructure:"image" yaml:"image"`
 }
 
 // Pool sources.
@@ -162,13 +176,29 @@ type ScaleSet struct {
 	RunnerGroup string `mapstructure:"runner_group" yaml:"runner_group"`
 }
 
-// Nomad configures the Nomad API client.
+// DefaultRunnerImage is the image runner-images/README.md builds.
+const DefaultRunnerImage = "buildfleet-runner:2.329.0"
+
+// Nomad configures the Nomad API client. NOMAD_ADDR, NOMAD_TOKEN,
+// NOMAD_NAMESPACE, NOMAD_REGION, NOMAD_CACERT, NOMAD_CLIENT_CERT,
+// NOMAD_CLIENT_KEY and NOMAD_TLS_SERVER_NAME set the same keys (below the
+// BUILDFLEET_NOMAD_* variables, above the file; see cmd/buildfleet).
 type Nomad struct {
 	Address   string `mapstructure:"address" yaml:"address"`
 	Token     Secret `mapstructure:"token" yaml:"token"`
 	TokenFile string `mapstructure:"token_file" yaml:"token_file"`
 	Namespace string `mapstructure:"namespace" yaml:"namespace"`
 	Region    string `mapstructure:"region" yaml:"region"`
+	// CAFile is the PEM CA that signed the Nomad servers' HTTPS
+	// certificates; empty means the system's roots.
+	CAFile string `mapstructure:"ca_file" yaml:"ca_file"`
+	// ClientCertFile and ClientKeyFile are the manager's client
+	// certificate, for servers with verify_https_client.
+	ClientCertFile string `mapstructure:"client_cert_file" yaml:"client_cert_file"`
+	ClientKeyFile  string `mapstructure:"client_key_file" yaml:"client_key_file"`
+	// TLSServerName is the name checked in the server's certificate when
+	// it differs from the address's host (Nomad's server.<region>.nomad).
+	TLSServerName string `mapstructure:"tls_server_name" yaml:"tls_server_name"`
 }
 
 // Tiers known to buildfleet and the workflows it ships.
@@ -246,6 +276,23 @@ func (c *Config) ApplyDefaults() {
 		}
 		if p.Source == SourceScaleSet && p.ScaleSet.RunnerGroup == "" {
 			p.ScaleSet.RunnerGroup = "Default"
+		}
+		if pl, err := PlacementOf(*p); err == nil {
+			if p.NodePool == "" {
+				p.NodePool = pl.NodePool
+			}
+			if p.Datacenters == nil {
+				p.Datacenters = pl.Datacenters
+			}
+			if p.Driver == "" {
+				p.Driver = pl.Driver
+			}
+			if p.MinIsolation == "" {
+				p.MinIsolation = pl.MinIsolation
+			}
+			if p.Image == "" && p.Driver == DriverDocker {
+				p.Image = DefaultRunnerImage
+			}
 		}
 		if p.JobTimeout == 0 {
 			p.JobTimeout = Duration(time.Hour)

@@ -139,11 +139,13 @@ func TestRoles(t *testing.T) {
 
 func TestParsePlatform(t *testing.T) {
 	tests := map[string]Platform{
-		"linux-x86_64":   {"linux", "amd64"},
-		"linux-aarch64":  {"linux", "arm64"},
-		"macos-arm64":    {"darwin", "arm64"},
-		"windows-x86_64": {"windows", "amd64"},
-		"freebsd-x86_64": {"freebsd", "amd64"},
+		"linux-x86_64":   {"linux-x86_64", "linux", "amd64"},
+		"linux-aarch64":  {"linux-aarch64", "linux", "arm64"},
+		"linux-arm64":    {"linux-aarch64", "linux", "arm64"},
+		"macos-arm64":    {"macos-arm64", "darwin", "arm64"},
+		"macos-aarch64":  {"macos-arm64", "darwin", "arm64"},
+		"windows-x86_64": {"windows-x86_64", "windows", "amd64"},
+		"freebsd-x86_64": {"freebsd-x86_64", "freebsd", "amd64"},
 	}
 	for in, want := range tests {
 		got, err := ParsePlatform(in)
@@ -151,7 +153,7 @@ func TestParsePlatform(t *testing.T) {
 			t.Errorf("ParsePlatform(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"linux", "linux-", "-x86_64", "beos-x86_64", "linux-sparc"} {
+	for _, bad := range []string{"linux", "linux-", "-x86_64", "beos-x86_64", "linux-sparc", "linux-amd64"} {
 		if _, err := ParsePlatform(bad); err == nil {
 			t.Errorf("ParsePlatform(%q) succeeded", bad)
 		}

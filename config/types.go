@@ -91,6 +91,9 @@ func RoleAtLeast(role, minRole string) bool {
 
 // Platform is a pool platform split into Nomad's node attributes.
 type Platform struct {
+	// Name is the canonical "<os>-<arch>": the arch as the OS itself names
+	// it (x86_64; aarch64 on Linux and FreeBSD, arm64 on macOS and Windows).
+	Name string
 	// Kernel is ${attr.kernel.name}: linux, darwin, windows, freebsd.
 	Kernel string
 	// Arch is ${attr.cpu.arch}: amd64, arm64.
@@ -101,8 +104,12 @@ var platformOS = map[string]string{
 	"linux": "linux", "macos": "darwin", "windows": "windows", "freebsd": "freebsd",
 }
 
+// platformArch maps the arch names a platform may be written with to Go's
+// (${attr.cpu.arch}). Go's own "amd64" is not one: platforms are named the
+// way their OS names the machine, and one spelling per host keeps node
+// pools and pool configs from drifting apart.
 var platformArch = map[string]string{
-	"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+	"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64",
 }
 
 // ParsePlatform splits "<os>-<arch>" (linux-x86_64, macos-arm64, …).
@@ -113,13 +120,20 @@ func ParsePlatform(s string) (Platform, error) {
 	}
 	k, ok := platformOS[osName]
 	if !ok {
-		return Platform{}, fmt.Errorf("unknown os %q (linux, macos, windows, freebsd)", osName)
+		return Platform{}, fmt.Errorf("unknown os %q in %q (linux, macos, windows, freebsd)", osName, s)
 	}
 	a, ok := platformArch[arch]
 	if !ok {
-		return Platform{}, fmt.Errorf("unknown arch %q (x86_64, aarch64, arm64)", arch)
+		return Platform{}, fmt.Errorf("unknown arch %q in %q (x86_64, aarch64, arm64)", arch, s)
 	}
-	return Platform{Kernel: k, Arch: a}, nil
+	name := osName + "-x86_64"
+	if a == "arm64" {
+		name = osName + "-aarch64"
+		if k == "darwin" || k == "windows" {
+			name = osName + "-arm64"
+		}
+	}
+	return Platform{Name: name, Kernel: k, Arch: a}, nil
 }
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

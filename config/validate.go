@@ -30,7 +30,15 @@ var (
 
 // Validate checks the whole configuration and returns every problem found,
 // each naming its key. It does not touch the network or the file system.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(true) }
+
+// ValidateFleet checks what the fleet's tools read (pools, repositories,
+// Nomad) without asking for the manager's GitHub credentials: `lint`,
+// `donor config`, `status` and `nomad render|apply` run where the token and
+// the webhook secret are not, and must not need them.
+func (c *Config) ValidateFleet() error { return c.validate(false) }
+
+func (c *Config) validate(secrets bool) error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -57,7 +65,7 @@ func (c *Config) Validate() error {
 
 	checkURL(bad, "github.api_url", c.GitHub.APIURL)
 	checkURL(bad, "github.web_url", c.GitHub.WebURL)
-	if c.GitHub.WebhookSecret == "" && c.GitHub.WebhookSecretFile == "" {
+	if secrets && c.GitHub.WebhookSecret == "" && c.GitHub.WebhookSecretFile == "" {
 		bad("github.webhook_secret", "must not be empty: every webhook is verified with it (set it, github.webhook_secret_file or BUILDFLEET_GITHUB_WEBHOOK_SECRET)")
 	}
 	app := c.GitHub.App
@@ -74,7 +82,7 @@ func (c *Config) Validate() error {
 		if app.PrivateKeyFile == "" {
 			bad("github.app.private_key_file", "must not be empty")
 		}
-	case c.GitHub.Token == "" && c.GitHub.TokenFile == "":
+	case secrets && c.GitHub.Token == "" && c.GitHub.TokenFile == "":
 		bad("github.token", "must not be empty unless github.app is set (set it, github.token_file or BUILDFLEET_GITHUB_TOKEN)")
 	}
 
@@ -194,6 +202,7 @@ func (c *Config) Validate() error {
 		if p.WaitTimeout <= 0 {
 			bad(k+".wait_timeout", "must be positive, got %s", p.WaitTimeout)
 		}
+		checkPlacement(bad, k, p)
 		validateSource(p, k, bad)
 	}
 	for i, r := range c.Repositories {
@@ -208,6 +217,7 @@ func (c *Config) Validate() error {
 	if c.Nomad.Namespace == "" {
 		bad("nomad.namespace", "must not be empty")
 	}
+	checkNomadTLS(bad, c.Nomad)
 	return errors.Join(errs...)
 }
 

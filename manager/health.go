@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/status"
 )
 
@@ -19,6 +21,10 @@ import (
 type readiness struct {
 	github atomic.Bool
 	nomad  atomic.Bool
+	// nomadTLS is the last TLS failure reaching Nomad, shown by /readyz:
+	// a certificate problem does not fix itself, unlike a server that is
+	// not up yet, and "not reached yet" would hide it.
+	nomadTLS atomic.Pointer[string]
 }
 
 func (m *Manager) routes() http.Handler {
@@ -55,6 +61,9 @@ func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if !m.ready.nomad.Load() {
 		checks["nomad"], ok = "not reached yet", false
+		if why := m.ready.nomadTLS.Load(); why != nil {
+			checks["nomad"] = *why
+		}
 	}
 	code := http.StatusOK
 	if !ok {
@@ -83,6 +92,12 @@ func (m *Manager) probe(ctx context.Context) {
 		if !m.ready.nomad.Load() {
 			if err := m.nomad.Ping(ctx); err != nil {
 				m.log.Warn("nomad not reachable yet", "err", err)
+				if errors.Is(err, nomad.ErrTLS) {
+					msg := err.Error()
+					m.ready.nomadTLS.Store(&msg)
+				} else {
+					m.ready.nomadTLS.Store(nil)
+				}
 			} else {
 				m.ready.nomad.Store(true)
 				m.log.Info("nomad reached")

@@ -87,7 +87,7 @@ type stopFunc struct {
 
 // New builds a manager: it opens the store and the API clients and binds
 // the listener, so that a config mistake fails here, before Run.
-func New(o Options) (m *Manager, err error) {
+func New(o Options) (_ *Manager, err error) {
 	if err := o.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
@@ -100,10 +100,12 @@ func New(o Options) (m *Manager, err error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
-	m = &Manager{cfg: o.Config, log: o.Logger, reg: o.Registry, opts: o}
+	// m is not the named result: a failing return sets that to nil, and
+	// what was built so far must still be torn down.
+	m := &Manager{cfg: o.Config, log: o.Logger, reg: o.Registry, opts: o}
 	defer func() {
 		if err != nil {
-			m.stop()
+			_ = m.stop()
 		}
 	}()
 
@@ -171,7 +173,7 @@ func New(o Options) (m *Manager, err error) {
 	m.ln = o.Listener
 	if m.ln == nil {
 		if m.ln, err = net.Listen("tcp", o.Config.Listen); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
+			return nil, fmt.Errorf("listen (config key listen, %s): %w", o.Config.Listen, err)
 		}
 	}
 	m.srv = &http.Server{

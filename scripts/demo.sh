@@ -38,6 +38,7 @@ bind_addr = "127.0.0.1"
 ports { http = $nport  rpc = $rport  serf = $sport }
 client {
   options { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
+  node_pool = "buildfleet-linux-x86_64"
   meta { buildfleet_tiers = "quick,refleak" }
   node_max_allocs = 4
 }

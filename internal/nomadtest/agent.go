@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,12 +23,16 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/testenv"
 )
 
 // Options shape the agent's client node.
 type Options struct {
 	// NodePool puts the client in a node pool (created on registration).
+	// Empty means HostNodePool(): the node pool that pools of this host's
+	// platform place their runners in by default (config.PlacementOf), so
+	// jobs rendered from a pool config place on the agent.
 	NodePool string
 	// Meta is the client's node meta, e.g. buildfleet_tiers=quick,refleak.
 	Meta map[string]string
@@ -38,6 +43,26 @@ type Options struct {
 	ACL bool
 	// ExtraHCL is appended to the agent's configuration.
 	ExtraHCL string
+	// TLS, when set, serves HTTP and RPC over mutual TLS with a server
+	// certificate of this CA; Addr is then https:// and Client presents
+	// the CA's CLI certificate.
+	TLS *CA
+
+	tlsServer, tlsCLI Pair
+}
+
+// HostNodePool is the default node pool of pools of this host's platform
+// (linux-x86_64 or linux-aarch64).
+func HostNodePool() string {
+	name := "linux-x86_64"
+	if runtime.GOARCH == "arm64" {
+		name = "linux-aarch64"
+	}
+	p, err := config.ParsePlatform(name)
+	if err != nil {
+		panic(err)
+	}
+	return config.DefaultNodePool(p)
 }
 
 // Agent is a running dev agent.
@@ -52,6 +77,8 @@ type Agent struct {
 	DataDir string
 	// NodeID is the ID of the agent's client node.
 	NodeID string
+	// CLI is the API certificate Client uses when Options.TLS is set.
+	CLI Pair
 
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
@@ -62,6 +89,9 @@ type Agent struct {
 func Start(t testing.TB, o Options) *Agent {
 	t.Helper()
 	bin := testenv.NomadBinary(t)
+	if o.TLS != nil {
+		o.tlsServer, o.tlsCLI = o.TLS.Server(t, ""), o.TLS.CLI(t, "")
+	}
 	a, err := start(bin, o)
 	if err != nil {
 		t.Fatalf("starting nomad dev agent: %v", err)
@@ -105,6 +135,9 @@ func start(bin string, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.NodePool == "" {
+		o.NodePool = HostNodePool()
+	}
 	cfg := renderHCL(o, ports, dir)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -114,8 +147,12 @@ func start(bin string, o Options) (*Agent, error) {
 	a := &Agent{
 		Addr:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 		DataDir: dir,
+		CLI:     o.tlsCLI,
 		logs:    &bytes.Buffer{},
 		done:    make(chan struct{}),
+	}
+	if o.TLS != nil {
+		a.Addr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 	}
 	cmd := exec.Command(bin, "agent", "-dev", "-config", cfgPath, "-data-dir", filepath.Join(dir, "data"))
 	cmd.Env = agentEnv()
@@ -184,6 +221,9 @@ func renderHCL(o Options, ports []int, dir string) string {
 	if o.ACL {
 		b.WriteString("acl {\n  enabled = true\n}\n")
 	}
+	if o.TLS != nil {
+		b.WriteString(o.TLS.TLSHCL(o.tlsServer))
+	}
 	b.WriteString(o.ExtraHCL)
 	return b.String()
 }
@@ -191,6 +231,10 @@ func renderHCL(o Options, ports []int, dir string) string {
 func (a *Agent) waitReady(ctx context.Context, o Options) error {
 	cfg := api.DefaultConfig()
 	cfg.Address = a.Addr
+	cfg.TLSConfig = &api.TLSConfig{}
+	if o.TLS != nil {
+		cfg.TLSConfig = &api.TLSConfig{CACert: o.TLS.CertFile, ClientCert: a.CLI.CertFile, ClientKey: a.CLI.KeyFile}
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {

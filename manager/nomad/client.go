@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -20,15 +21,33 @@ type Client struct {
 	logger *slog.Logger
 	hosts  hostsCache
 	names  nodeNames
+	addr   string
 }
 
-// New builds a client; it does not contact Nomad.
+// New builds a client; it does not contact Nomad. Only c decides the
+// address, token and TLS: the NOMAD_* variables that the api package would
+// read itself are resolved into c by the command line, with the same
+// precedence as every other setting, so none is applied behind its back.
 func New(c config.Nomad) (*Client, error) {
 	cfg := api.DefaultConfig()
 	cfg.Address = c.Address
 	cfg.SecretID = c.Token.Reveal()
 	cfg.Namespace = c.Namespace
 	cfg.Region = c.Region
+	cfg.TLSConfig = &api.TLSConfig{
+		CACert:        c.CAFile,
+		ClientCert:    c.ClientCertFile,
+		ClientKey:     c.ClientKeyFile,
+		TLSServerName: c.TLSServerName,
+	}
+	for key, file := range map[string]string{"nomad.ca_file": c.CAFile, "nomad.client_cert_file": c.ClientCertFile, "nomad.client_key_file": c.ClientKeyFile} {
+		if file == "" {
+			continue
+		}
+		if _, err := os.Stat(file); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
 	cl, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad client for %s: %w", c.Address, err)
@@ -37,7 +56,7 @@ func New(c config.Nomad) (*Client, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return &Client{api: cl, ns: ns}, nil
+	return &Client{api: cl, ns: ns, addr: c.Address}, nil
 }
 
 // SetLogger sets the logger of the watcher's warnings (none by default).
@@ -62,7 +81,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	leader, err := c.api.Status().RegionLeader(q.Region)
 	if err != nil {
-		return fmt.Errorf("reaching nomad: %w", err)
+		return c.reachErr(err)
 	}
 	if leader == "" {
 		return fmt.Errorf("reaching nomad: no leader")

@@ -151,7 +151,9 @@ func TestRunnerPools(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	linux := config.Pool{Name: "t-linux", Platform: "linux-" + hostArch(), Tier: config.TierQuick, NomadJob: "runner-t-linux"}
-	bsd := config.Pool{Name: "t-freebsd", Platform: "freebsd-x86_64", Tier: config.TierQuick, NomadJob: "runner-t-freebsd"}
+	// The FreeBSD pool shares the agent's node pool, so that its kernel
+	// constraint is what keeps it off the (Linux) agent.
+	bsd := config.Pool{Name: "t-freebsd", Platform: "freebsd-x86_64", Tier: config.TierQuick, NomadJob: "runner-t-freebsd", NodePool: nomadtest.HostNodePool()}
 
 	t.Run("example pools render and validate", func(t *testing.T) { testValidateExamples(t, f) })
 
@@ -342,6 +344,13 @@ func testValidateExamples(t *testing.T, f *fixture) {
 	bin := testenv.NomadBinary(t)
 	cfg := loadExample(t, filepath.Join(root, "config", "example.yaml"))
 	dir := t.TempDir()
+	var nodePools []string
+	for _, p := range cfg.Pools {
+		nodePools = append(nodePools, p.NodePool)
+	}
+	if _, err := f.admin.EnsurePrerequisites(context.Background(), "default", nodePools); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range cfg.Pools {
 		hcl, err := nomad.RenderPoolHCL(p, nomad.RenderOptions{})
 		if err != nil {

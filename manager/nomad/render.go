@@ -30,7 +30,7 @@ const (
 
 // DefaultTierMetaKey is the node meta key listing the tiers a host serves,
 // e.g. buildfleet_tiers = "quick,refleak" (see `buildfleet donor config`).
-const DefaultTierMetaKey = "buildfleet_tiers"
+const DefaultTierMetaKey = config.MetaTiers
 
 // Resources is what one runner of a tier reserves on its host.
 type Resources struct {
@@ -48,15 +48,14 @@ func DefaultTierResources() map[string]Resources {
 	}
 }
 
-// RenderOptions shapes the pool jobs beyond what the pool config says. The
-// zero value renders production jobs in the "default" namespace.
+// RenderOptions shapes the pool jobs beyond what the pool config says:
+// how the runner starts and what it reserves. Where the runner may run
+// (node pool, datacenters, constraints, driver) comes from the pool config
+// alone, through config.PlacementOf, which donor configs share. The zero
+// value renders production jobs in the "default" namespace.
 type RenderOptions struct {
 	// Namespace of the jobs and their variables; "" means "default".
 	Namespace string
-	// Datacenters the runners may use; nil means all ("*").
-	Datacenters []string
-	// NodePool restricts placement to a node pool; "" means "default".
-	NodePool string
 	// Command and Args start the runner instead of the platform's bootstrap
 	// (run-runner.sh); on Unix, isolate.sh still starts it, as the runner's
 	// own user, with its JIT config at $JIT_CONFIG_FILE.
@@ -75,9 +74,6 @@ type RenderOptions struct {
 	// LostAfter is how long a silent host's runner is kept as "unknown"
 	// before it is lost (never replaced); 0 means 1h.
 	LostAfter time.Duration
-	// TierMetaKey is the node meta key listing tiers; "" means
-	// DefaultTierMetaKey.
-	TierMetaKey string
 }
 
 // DeliveredFile is a file the pool job writes into the task dir with a
@@ -134,36 +130,35 @@ func RunnerVarPrefix(parentJobID string) string {
 
 // poolSpec is everything both renderers (Go and HCL) use, resolved once.
 type poolSpec struct {
-	Pool, Platform, Tier      string
-	JobID, Namespace          string
-	Datacenters               []string
-	NodePool                  string
-	Kernel, Arch, TierMetaKey string
-	MetaRequired              []string
-	MetaOptional              []string
-	Command                   string
-	Args                      []string
-	Files                     []DeliveredFile
-	User                      string
-	KillTimeout, LostAfter    string
-	killTimeout, lostAfter    time.Duration
-	TemplateData              string
-	VarPrefix                 string
+	Pool, Platform, Tier   string
+	JobID, Namespace       string
+	Datacenters            []string
+	NodePool               string
+	Constraints            []config.Constraint
+	Driver, Image          string
+	MetaRequired           []string
+	MetaOptional           []string
+	Command                string
+	Args                   []string
+	Files                  []DeliveredFile
+	User                   string
+	KillTimeout, LostAfter string
+	killTimeout, lostAfter time.Duration
+	TemplateData           string
+	VarPrefix              string
 	Resources
 }
 
 func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
-	plat, err := config.ParsePlatform(pool.Platform)
+	pl, err := config.PlacementOf(pool)
 	if err != nil {
-		return poolSpec{}, fmt.Errorf("pool %s: platform: %w", pool.Name, err)
+		return poolSpec{}, err
 	}
-	if pool.Tier == "" {
-		return poolSpec{}, fmt.Errorf("pool %s: no tier", pool.Name)
-	}
+	plat := pl.Platform
 	s := poolSpec{
 		Pool: pool.Name, Platform: pool.Platform, Tier: pool.Tier,
-		JobID: pool.NomadJob, Namespace: o.Namespace, Datacenters: o.Datacenters,
-		NodePool: o.NodePool, Kernel: plat.Kernel, Arch: plat.Arch, TierMetaKey: o.TierMetaKey,
+		JobID: pool.NomadJob, Namespace: o.Namespace, Datacenters: pl.Datacenters,
+		NodePool: pl.NodePool, Constraints: pl.Constraints, Driver: pl.Driver, Image: pool.Image,
 		MetaRequired: []string{MetaRunnerName, MetaGitHubJobID},
 		MetaOptional: []string{MetaAttempt},
 		Command:      o.Command, Args: o.Args, User: o.User,
@@ -175,14 +170,8 @@ func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
 	if s.Namespace == "" {
 		s.Namespace = "default"
 	}
-	if len(s.Datacenters) == 0 {
-		s.Datacenters = []string{"*"}
-	}
-	if s.NodePool == "" {
-		s.NodePool = "default"
-	}
-	if s.TierMetaKey == "" {
-		s.TierMetaKey = DefaultTierMetaKey
+	if s.Driver == config.DriverDocker && s.Image == "" {
+		s.Image = config.DefaultRunnerImage
 	}
 	s.Command, s.Args, s.Files = taskCommand(plat, o)
 	if s.Args == nil {
@@ -227,10 +216,8 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 		MetaRequired: s.MetaRequired,
 		MetaOptional: s.MetaOptional,
 	}
-	job.Constraints = []*api.Constraint{
-		api.NewConstraint("${attr.kernel.name}", "=", s.Kernel),
-		api.NewConstraint("${attr.cpu.arch}", "=", s.Arch),
-		api.NewConstraint("${meta."+s.TierMetaKey+"}", "set_contains", s.Tier),
+	for _, c := range s.Constraints {
+		job.Constraints = append(job.Constraints, api.NewConstraint(c.Attribute, c.Operator, c.Value))
 	}
 	tg := api.NewTaskGroup("runner", 1)
 	tg.RestartPolicy = &api.RestartPolicy{Attempts: ptr(0), Mode: ptr("fail")}
@@ -240,10 +227,10 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 		Replace:   ptr(false),
 		Reconcile: ptr(api.ReconcileOptionKeepOriginal),
 	}
-	task := api.NewTask("runner", "raw_exec")
+	task := api.NewTask("runner", s.Driver)
 	task.KillTimeout = ptr(s.killTimeout)
 	task.User = s.User
-	task.Config = map[string]any{"command": s.Command, "args": s.Args}
+	task.Config = taskConfig(s)
 	task.Templates = []*api.Template{{
 		DestPath:     ptr("secrets/jit"),
 		Perms:        ptr("0600"),
@@ -265,6 +252,16 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 	tg.AddTask(task)
 	job.AddTaskGroup(tg)
 	return job, nil
+}
+
+// taskConfig is the driver's config block: raw_exec and exec start the
+// runner command; docker starts the runner image, whose entrypoint reads
+// the JIT config from the task's secrets dir (mounted at /secrets).
+func taskConfig(s poolSpec) map[string]any {
+	if s.Driver == config.DriverDocker {
+		return map[string]any{"image": s.Image}
+	}
+	return map[string]any{"command": s.Command, "args": s.Args}
 }
 
 var poolTemplate = template.Must(template.New("runner-pool").

@@ -56,3 +56,50 @@ func TestRunnerNamesAndTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderPlacementFromPool checks that the job takes node pool,
+// datacenters, constraints and driver from the pool config alone.
+func TestRenderPlacementFromPool(t *testing.T) {
+	tests := []struct {
+		name       string
+		pool       config.Pool
+		nodePool   string
+		driver     string
+		config     string
+		constraint string
+	}{
+		{"defaults", config.Pool{Name: "l", Platform: "linux-x86_64", Tier: "quick"},
+			"buildfleet-linux-x86_64", "raw_exec", "command", ""},
+		{"exec with user minimum", config.Pool{Name: "l", Platform: "linux-aarch64", Tier: "quick", Driver: "exec", MinIsolation: "user"},
+			"buildfleet-linux-aarch64", "exec", "command", "${meta.buildfleet_isolation} set_contains_any user,container,vm"},
+		{"docker in an own node pool", config.Pool{Name: "d", Platform: "linux-x86_64", Tier: "refleak", Driver: "docker", NodePool: "docker-hosts", MinIsolation: "container"},
+			"docker-hosts", "docker", "image", "${meta.buildfleet_isolation} set_contains_any container,vm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			job, err := RenderPoolJob(tt.pool, RenderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			task := job.TaskGroups[0].Tasks[0]
+			if *job.NodePool != tt.nodePool || task.Driver != tt.driver || task.Config[tt.config] == nil {
+				t.Errorf("node pool %s, driver %s, config %v", *job.NodePool, task.Driver, task.Config)
+			}
+			var cons []string
+			for _, c := range job.Constraints {
+				cons = append(cons, c.LTarget+" "+c.Operand+" "+c.RTarget)
+			}
+			last := cons[len(cons)-1]
+			if tt.constraint == "" && strings.Contains(last, "isolation") || tt.constraint != "" && last != tt.constraint {
+				t.Errorf("constraints %q, want last %q", cons, tt.constraint)
+			}
+			hcl, err := RenderPoolHCL(tt.pool, RenderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(hcl, `driver       = "`+tt.driver+`"`) || !strings.Contains(hcl, `node_pool   = "`+tt.nodePool+`"`) {
+				t.Errorf("HCL:\n%s", hcl)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,10 +23,11 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 )
 
-// Drivers a donor may run runners with.
+// Drivers a donor may run runners with: the pools' drivers.
 const (
-	DriverRawExec = "raw_exec"
-	DriverDocker  = "docker"
+	DriverRawExec = config.DriverRawExec
+	DriverExec    = config.DriverExec
+	DriverDocker  = config.DriverDocker
 )
 
 // MinDrainDeadline is the shortest drain-on-shutdown deadline rendered: longer
@@ -53,10 +55,16 @@ type Options struct {
 	Owner, Contact string
 	// Servers are the Nomad servers' RPC addresses, host:port.
 	Servers []string
-	// NodePool defaults to DefaultNodePool(Platform).
+	// NodePool defaults to the node pool of the platform's pools
+	// (config.PlacementOf).
 	NodePool string
-	// Driver is raw_exec (default) or docker (Linux only).
+	// Driver is raw_exec (default), exec or docker (both Linux only).
 	Driver string
+	// Isolation is the isolation the host declares in its node meta
+	// (config.MetaIsolation), checked by pools' min_isolation; defaults
+	// to what the driver gives (config.DriverIsolation). A donor may
+	// declare less, or vm for a virtual machine that serves builds only.
+	Isolation string
 	// Datacenter defaults to dc1.
 	Datacenter string
 	// Name is the node name; empty lets Nomad use the hostname.
@@ -64,11 +72,29 @@ type Options struct {
 	// DrainDeadline is drain_on_shutdown's deadline; zero means
 	// MinDrainDeadline. It may not be shorter than MinDrainDeadline.
 	DrainDeadline time.Duration
+
+	// fleetTiers are the tiers the fleet config's pools of Platform
+	// serve (set by ForFleet); nil means config.KnownTiers.
+	fleetTiers []string
 }
 
-// DefaultNodePool is the node pool of a platform's hosts. Job specs place
-// runners in the same pool, so both sides call this.
-func DefaultNodePool(platform string) string { return "buildfleet-" + platform }
+func (o Options) knownTiers() []string {
+	if o.fleetTiers != nil {
+		return o.fleetTiers
+	}
+	return config.KnownTiers
+}
+
+// DefaultNodePool is the node pool of a platform's hosts when the fleet
+// config names none. Pool jobs derive theirs from config.PlacementOf, which
+// uses the same rule, so both sides agree.
+func DefaultNodePool(platform string) string {
+	p, err := config.ParsePlatform(platform)
+	if err != nil {
+		return "buildfleet-" + platform
+	}
+	return config.DefaultNodePool(p)
+}
 
 // DrainDeadline returns the drain-on-shutdown deadline that fits a config:
 // the longest refleak job timeout plus DrainMargin, and never less than
@@ -103,6 +129,9 @@ func (o Options) withDefaults() Options {
 	if o.Driver == "" {
 		o.Driver = DriverRawExec
 	}
+	if o.Isolation == "" {
+		o.Isolation = config.DriverIsolation(o.Driver)
+	}
 	if o.Datacenter == "" {
 		o.Datacenter = "dc1"
 	}
@@ -133,6 +162,8 @@ func (o Options) Validate() error {
 		switch {
 		case !tierRE.MatchString(t):
 			bad("tiers", fmt.Errorf("%q is not a tier name (lower-case letters, digits, _ and -, starting with a letter)", t))
+		case !slices.Contains(o.knownTiers(), t):
+			bad("tiers", fmt.Errorf("unknown tier %q (known: %s)", t, strings.Join(o.knownTiers(), ", ")))
 		case seen[t]:
 			bad("tiers", fmt.Errorf("%q is listed twice", t))
 		}
@@ -159,12 +190,17 @@ func (o Options) Validate() error {
 	}
 	switch o.Driver {
 	case DriverRawExec:
-	case DriverDocker:
+	case DriverDocker, DriverExec:
 		if err == nil && plat.Kernel != "linux" {
-			bad("driver", fmt.Errorf("docker is offered on Linux hosts only; use raw_exec on %s", o.Platform))
+			bad("driver", fmt.Errorf("%s is offered on Linux hosts only; use raw_exec on %s", o.Driver, o.Platform))
 		}
 	default:
-		bad("driver", fmt.Errorf("must be raw_exec or docker, got %q", o.Driver))
+		bad("driver", fmt.Errorf("must be raw_exec, exec or docker, got %q", o.Driver))
+	}
+	if max := config.DriverIsolation(o.Driver); config.IsolationRank(o.Isolation) < 0 {
+		bad("isolation", fmt.Errorf("must be one of %s, got %q", strings.Join(config.Isolations, ", "), o.Isolation))
+	} else if o.Isolation != config.IsolationVM && config.IsolationRank(o.Isolation) > config.IsolationRank(max) {
+		bad("isolation", fmt.Errorf("%s gives at most %s isolation (or vm for a virtual machine that serves builds only), not %s", o.Driver, max, o.Isolation))
 	}
 	if !dcRE.MatchString(o.Datacenter) {
 		bad("datacenter", fmt.Errorf("%q is not a datacenter name (letters, digits, _ and -)", o.Datacenter))

@@ -31,10 +31,12 @@ func TestRender(t *testing.T) {
 				`servers = ["nomad.example.org:4647", "10.0.0.2:4647"]`,
 				`node_pool = "buildfleet-linux-x86_64"`,
 				`node_max_allocs = 2`,
-				`buildfleet_tiers    = "quick,refleak"`,
-				`buildfleet_platform = "linux-x86_64"`,
-				`buildfleet_owner    = "Jane Doe"`,
-				`buildfleet_contact  = "jane@example.org"`,
+				`buildfleet_tiers     = "quick,refleak"`,
+				`buildfleet_platform  = "linux-x86_64"`,
+				`buildfleet_owner     = "Jane Doe"`,
+				`buildfleet_contact   = "jane@example.org"`,
+				`buildfleet_isolation = "user"`,
+				`NOMAD_ADDR=https://127.0.0.1:4646`,
 				`deadline           = "5h"`,
 				`force              = false`,
 				`ignore_system_jobs = false`,
@@ -66,7 +68,7 @@ func TestRender(t *testing.T) {
 			name: "windows",
 			edit: func(o *Options) { o.Platform = "windows-x86_64"; o.Tiers = []string{"quick"}; o.Slots = 1 },
 			want: []string{`data_dir   = "C:\\ProgramData\\nomad\\data"`, `ca_file   = "C:\\ProgramData\\nomad\\conf\\tls\\ca.pem"`,
-				`plugin "raw_exec" {`, `node_pool = "buildfleet-windows-x86_64"`, `buildfleet_tiers    = "quick"`, `node_max_allocs = 1`},
+				`plugin "raw_exec" {`, `node_pool = "buildfleet-windows-x86_64"`, `buildfleet_tiers     = "quick"`, `node_max_allocs = 1`},
 		},
 		{
 			name: "macos",
@@ -86,7 +88,7 @@ func TestRender(t *testing.T) {
 		{
 			name: "url contact",
 			edit: func(o *Options) { o.Contact = "https://example.org/donors/jane" },
-			want: []string{`buildfleet_contact  = "https://example.org/donors/jane"`},
+			want: []string{`buildfleet_contact   = "https://example.org/donors/jane"`},
 		},
 	}
 	for _, tt := range tests {
@@ -141,7 +143,12 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"server bad port", func(o *Options) { o.Servers = []string{"nomad.example.org:0"} }, "--servers: \"nomad.example.org:0\": port must be 1..65535"},
 		{"server bad host", func(o *Options) { o.Servers = []string{`no"mad:4647`} }, `is not a host name or IP address`},
 		{"bad pool", func(o *Options) { o.NodePool = "a b" }, `--node-pool: "a b" is not a Nomad node pool name`},
-		{"bad driver", func(o *Options) { o.Driver = "exec" }, `--driver: must be raw_exec or docker, got "exec"`},
+		{"bad driver", func(o *Options) { o.Driver = "podman" }, `--driver: must be raw_exec, exec or docker, got "podman"`},
+		{"exec on windows", func(o *Options) { o.Platform, o.Driver = "windows-x86_64", "exec" }, "--driver: exec is offered on Linux hosts only"},
+		{"go arch name", func(o *Options) { o.Platform = "linux-amd64" }, `--platform: unknown arch "amd64"`},
+		{"unknown tier", func(o *Options) { o.Tiers = []string{"quik"} }, `--tiers: unknown tier "quik" (known: quick, refleak)`},
+		{"unknown isolation", func(o *Options) { o.Isolation = "jail" }, `--isolation: must be one of none, user, container, vm, got "jail"`},
+		{"raw_exec claims container", func(o *Options) { o.Isolation = "container" }, "--isolation: raw_exec gives at most user isolation"},
 		{"docker on macos", func(o *Options) { o.Platform, o.Driver = "macos-arm64", "docker" }, "--driver: docker is offered on Linux hosts only"},
 		{"bad datacenter", func(o *Options) { o.Datacenter = "dc 1" }, "--datacenter:"},
 		{"bad name", func(o *Options) { o.Name = "-x" }, `--name: "-x" is not a host name`},
@@ -212,7 +219,7 @@ func TestOwnerCannotInject(t *testing.T) {
 			t.Fatalf("%q: %d lines, want %d:\n%s", owner, len(got), len(want), out)
 		}
 		for i := range got {
-			if got[i] != want[i] && !strings.HasPrefix(got[i], "    buildfleet_owner    = \"") {
+			if got[i] != want[i] && !strings.HasPrefix(got[i], "    buildfleet_owner     = \"") {
 				t.Errorf("%q: line %d changed: %s", owner, i+1, got[i])
 			}
 		}
@@ -277,6 +284,111 @@ func TestDurationHCL(t *testing.T) {
 	} {
 		if got := durationHCL(d); got != want {
 			t.Errorf("durationHCL(%s) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+// fleet is a config with pools on two platforms; the docker pool has its
+// own node pool and needs container isolation.
+func fleet() config.Config {
+	c := config.Default()
+	c.Pools = []config.Pool{
+		{Name: "lq", Platform: "linux-x86_64", Tier: "quick"},
+		{Name: "lr", Platform: "linux-x86_64", Tier: "refleak", MinIsolation: "user"},
+		{Name: "ma", Platform: "linux-arm64", Tier: "quick", Driver: "docker", NodePool: "arm-docker", MinIsolation: "container", Datacenters: []string{"ams*"}},
+		{Name: "mq", Platform: "macos-arm64", Tier: "quick"},
+	}
+	c.ApplyDefaults()
+	return c
+}
+
+func TestForFleet(t *testing.T) {
+	tests := []struct {
+		name           string
+		edit           func(*Options)
+		want           string // error text; "" = ok
+		pool, driver   string
+		wantIsolation  string
+		renderContains string
+	}{
+		{"linux both tiers", nil, "", "buildfleet-linux-x86_64", "raw_exec", "user", `node_pool = "buildfleet-linux-x86_64"`},
+		{"arm docker pool", func(o *Options) { o.Platform, o.Tiers, o.Datacenter = "linux-aarch64", []string{"quick"}, "ams2" }, "",
+			"arm-docker", "docker", "container", `buildfleet_isolation = "container"`},
+		{"platform without pools", func(o *Options) { o.Platform = "windows-x86_64" }, "--platform: no pool of the fleet config builds on windows-x86_64 (platforms: linux-x86_64, linux-aarch64, macos-arm64)", "", "", "", ""},
+		{"tier no pool of the platform serves", func(o *Options) { o.Platform = "macos-arm64" }, `--tiers: unknown tier "refleak" (known: quick)`, "", "", "", ""},
+		{"typo tier", func(o *Options) { o.Tiers = []string{"quik"} }, `--tiers: unknown tier "quik" (known: quick, refleak)`, "", "", "", ""},
+		{"driver not the pools'", func(o *Options) { o.Driver = "docker" }, "--driver: pool lq runs its runners with raw_exec, not docker", "", "", "", ""},
+		{"node pool not the pools'", func(o *Options) { o.NodePool = "mine" }, `--node-pool: pool lq places its runners in node pool "buildfleet-linux-x86_64", not "mine"`, "", "", "", ""},
+		{"isolation below the minimum", func(o *Options) { o.Isolation = "none" }, "--isolation: pool lr needs min_isolation user; this host declares none", "", "", "", ""},
+		{"datacenter outside the pool's", func(o *Options) { o.Platform, o.Tiers = "linux-aarch64", []string{"quick"} }, "--datacenter: pool ma places its runners in datacenters ams*, not dc1", "", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base()
+			if tt.edit != nil {
+				tt.edit(&o)
+			}
+			got, err := o.ForFleet(fleet())
+			if err == nil {
+				_, err = Render(got)
+			}
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := got.withDefaults()
+			if d.NodePool != tt.pool || d.Driver != tt.driver || d.Isolation != tt.wantIsolation {
+				t.Errorf("pool %q driver %q isolation %q", d.NodePool, d.Driver, d.Isolation)
+			}
+			b, _ := Render(got)
+			if !strings.Contains(string(b), tt.renderContains) {
+				t.Errorf("rendering lacks %s:\n%s", tt.renderContains, b)
+			}
+		})
+	}
+}
+
+// TestDonorMatchesPoolPlacement checks both sides of a placement from the
+// one derivation: for every pool of the example config, the donor config
+// for its platform and tier has the pool's node pool, a tier meta the
+// pool's constraint accepts, the pool's driver allowed, and an isolation
+// meta its constraint accepts.
+func TestDonorMatchesPoolPlacement(t *testing.T) {
+	c := fleet()
+	for _, p := range c.Pools {
+		pl, err := config.PlacementOf(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := base()
+		o.Platform, o.Tiers, o.Datacenter = p.Platform, []string{p.Tier}, "ams1"
+		o, err = o.ForFleet(c)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		b, err := Render(o)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		out := string(b)
+		for _, want := range []string{
+			`node_pool = "` + pl.NodePool + `"`,
+			`"driver.allowlist"     = "` + pl.Driver + `"`,
+			`buildfleet_tiers     = "` + p.Tier + `"`,
+			`buildfleet_platform  = "` + pl.Platform.Name + `"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: donor config lacks %s", p.Name, want)
+			}
+		}
+		iso := o.withDefaults().Isolation
+		if config.IsolationRank(iso) < config.IsolationRank(pl.MinIsolation) {
+			t.Errorf("%s: isolation %s below %s", p.Name, iso, pl.MinIsolation)
 		}
 	}
 }

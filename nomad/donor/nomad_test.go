@@ -146,10 +146,11 @@ func TestNomadAgentReadsValues(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"buildfleet_owner":    o.Owner,
-		"buildfleet_contact":  o.Contact,
-		"buildfleet_tiers":    "quick,refleak",
-		"buildfleet_platform": "linux-x86_64",
+		"buildfleet_owner":     o.Owner,
+		"buildfleet_contact":   o.Contact,
+		"buildfleet_tiers":     "quick,refleak",
+		"buildfleet_platform":  "linux-x86_64",
+		"buildfleet_isolation": "user",
 	}
 	// Invalid UTF-8 is written as U+FFFD.
 	want["buildfleet_owner"] = strings.ToValidUTF8(o.Owner, "\uFFFD\uFFFD")

@@ -44,7 +44,8 @@ type view struct {
 	DeadlineText           string
 	Denylist               string
 	Driver                 string
-	Docker                 bool
+	Docker, Exec           bool
+	Isolation              string
 	CAFile, Cert, Key      string
 	Service                string
 }
@@ -63,7 +64,7 @@ func Render(o Options) ([]byte, error) {
 	l := layouts[plat.Kernel]
 	tls := func(f string) string { return quote(l.ConfDir + l.Sep + "tls" + l.Sep + f) }
 	v := view{
-		Platform:     quote(o.Platform),
+		Platform:     quote(plat.Name),
 		Kernel:       plat.Kernel,
 		Arch:         plat.Arch,
 		Datacenter:   quote(o.Datacenter),
@@ -79,6 +80,8 @@ func Render(o Options) ([]byte, error) {
 		Denylist:     quote(strings.Join(cloudFingerprinters, ",")),
 		Driver:       quote(o.Driver),
 		Docker:       o.Driver == DriverDocker,
+		Exec:         o.Driver == DriverExec,
+		Isolation:    quote(o.Isolation),
 		CAFile:       tls("ca.pem"),
 		Cert:         tls("client.pem"),
 		Key:          tls("client-key.pem"),
@@ -140,11 +143,14 @@ client {
 
   meta {
     # Tiers this host builds; runner jobs of a tier need it listed.
-    buildfleet_tiers    = {{.Tiers}}
-    buildfleet_platform = {{.Platform}}
+    buildfleet_tiers     = {{.Tiers}}
+    buildfleet_platform  = {{.Platform}}
+    # How runners are kept from this host and from each other (none, user,
+    # container, vm); pools with a higher min_isolation never place here.
+    buildfleet_isolation = {{.Isolation}}
     # Who lends this host and how to reach them.
-    buildfleet_owner    = {{.Owner}}
-    buildfleet_contact  = {{.Contact}}
+    buildfleet_owner     = {{.Owner}}
+    buildfleet_contact   = {{.Contact}}
   }
 
   # Stopping the agent drains the node: running builds may finish for up to
@@ -174,6 +180,10 @@ plugin "docker" {
     }
   }
 }
+{{- else if .Exec}}
+# Runners run in Nomad's exec driver (built in, enabled on Linux when the
+# agent runs as root): a chroot with its own PID and IPC namespaces and
+# cgroups, as an unprivileged user.
 {{- else}}
 # raw_exec runs the runner as the user the Nomad agent runs as. Run the
 # agent as a dedicated, unprivileged user on a machine (or VM) that holds
@@ -198,4 +208,12 @@ tls {
   # Only a certificate issued to a server of this region is accepted.
   verify_server_hostname = true
 }
+
+# The agent's HTTP API is HTTPS too. For the nomad CLI on this host
+# (nomad node status -self, eligibility, drain), set:
+#   NOMAD_ADDR=https://127.0.0.1:4646
+#   NOMAD_CACERT={{.CAFile}}
+#   NOMAD_CLIENT_CERT={{.Cert}}
+#   NOMAD_CLIENT_KEY={{.Key}}
+#   NOMAD_TLS_SERVER_NAME=client.<region>.nomad (region "global" unless told)
 `))

@@ -31,15 +31,18 @@ func (a *app) donorConfigCmd() *cobra.Command {
 			"pool and meta for placement, slots (node_max_allocs), a drain on shutdown\n" +
 			"longer than a refleak build, the task driver and TLS file locations.\n" +
 			"Nothing secret is included. With --config, the drain deadline follows the\n" +
-			"longest refleak job_timeout and --servers defaults to the host of\n" +
-			"nomad.address on port 4647. See docs/donors.md.",
+			"longest refleak job_timeout, --servers defaults to the host of\n" +
+			"nomad.address on port 4647, the node pool and driver are those of the\n" +
+			"pools of the platform and tiers, and every flag is checked against those\n" +
+			"pools (platform, tiers, node pool, driver, datacenter, min_isolation).\n" +
+			"See docs/donors.md.",
 		Example: "  buildfleet donor config --platform linux-x86_64 --tiers quick,refleak --slots 2 \\\n" +
 			"    --owner \"Jane Doe\" --contact jane@example.org --servers nomad.example.org:4647 \\\n" +
 			"    > /etc/nomad.d/client.hcl",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configFile != "" || a.envConfig() != "" {
-				c, err := a.load(true)
+				c, err := a.loadFleet()
 				if err != nil {
 					return err
 				}
@@ -48,6 +51,9 @@ func (a *app) donorConfigCmd() *cobra.Command {
 					if s := serverFromAddress(c.Nomad.Address); s != "" {
 						o.Servers = []string{s}
 					}
+				}
+				if o, err = o.ForFleet(c); err != nil {
+					return &exitError{code: 2, msg: usageErrors(err)}
 				}
 			}
 			b, err := donor.Render(o)
@@ -65,9 +71,10 @@ func (a *app) donorConfigCmd() *cobra.Command {
 	f.StringVar(&o.Owner, "owner", "", "who lends the host (required)")
 	f.StringVar(&o.Contact, "contact", "", "e-mail address or https URL to reach the owner (required)")
 	f.StringSliceVar(&o.Servers, "servers", nil, "Nomad servers' RPC addresses host:port, comma-separated (from the operator)")
-	f.StringVar(&o.NodePool, "node-pool", "", "Nomad node pool (default buildfleet-<platform>)")
-	f.StringVar(&o.Driver, "driver", donor.DriverRawExec, "task driver: raw_exec, or docker (Linux only)")
-	f.StringVar(&o.Datacenter, "datacenter", "dc1", "Nomad datacenter")
+	f.StringVar(&o.NodePool, "node-pool", "", "Nomad node pool (default: the pools' node_pool with --config, else buildfleet-<platform>)")
+	f.StringVar(&o.Driver, "driver", "", "task driver: raw_exec, exec or docker (both Linux only) (default: the pools' driver with --config, else raw_exec)")
+	f.StringVar(&o.Isolation, "isolation", "", "isolation the host declares: none, user, container, vm (default: the driver's; vm for a VM that serves builds only)")
+	f.StringVar(&o.Datacenter, "datacenter", "", "Nomad datacenter (default dc1)")
 	f.StringVar(&o.Name, "name", "", "node name (default: the host name)")
 	return cmd
 }

@@ -26,7 +26,7 @@ func (a *app) lintCmd() *cobra.Command {
 			"Findings go to stdout as file:line:col: message [rule]; the exit status is 1\n" +
 			"when there are any. Without arguments it checks " + defaultWorkflows + ".",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.load(true)
+			c, err := a.loadFleet()
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("loading config: %v", err)}
 			}

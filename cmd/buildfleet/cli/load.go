@@ -31,6 +31,10 @@ type LoadOptions struct {
 	// SkipSecretFiles leaves *_file secrets unread (config validate of a file
 	// meant for another machine).
 	SkipSecretFiles bool
+	// FleetOnly validates without the manager's GitHub credentials
+	// (config.ValidateFleet), for the commands that do not use them; it
+	// implies SkipSecretFiles.
+	FleetOnly bool
 }
 
 // LoadConfig resolves a configuration: defaults < file < environment < flags,
@@ -73,6 +77,18 @@ func LoadConfig(o LoadOptions) (config.Config, error) {
 			env[k] = val
 		}
 	}
+	// Nomad's own variables sit between the file and BUILDFLEET_*: the
+	// same environment an operator's nomad CLI uses reaches the manager,
+	// and a BUILDFLEET_NOMAD_* variable still wins.
+	for _, kv := range o.Env {
+		name, val, ok := strings.Cut(kv, "=")
+		if key := NomadEnv[name]; ok && key != "" && val != "" {
+			v.Set(key, val)
+			if key == "nomad.token" {
+				v.Set("nomad.token_file", "") // the variable replaces the file's token
+			}
+		}
+	}
 	known := map[string]bool{}
 	for _, k := range leaves {
 		name := EnvName(k)
@@ -104,15 +120,32 @@ func LoadConfig(o LoadOptions) (config.Config, error) {
 		return config.Config{}, fmt.Errorf("decoding config: %w", err)
 	}
 	c.ApplyDefaults()
-	if !o.SkipSecretFiles {
+	if !o.SkipSecretFiles && !o.FleetOnly {
 		if err := c.ResolveSecretFiles(); err != nil {
 			return config.Config{}, err
 		}
 	}
-	if err := c.Validate(); err != nil {
+	validate := c.Validate
+	if o.FleetOnly {
+		validate = c.ValidateFleet
+	}
+	if err := validate(); err != nil {
 		return config.Config{}, err
 	}
 	return c, nil
+}
+
+// NomadEnv maps Nomad's standard variables to the config keys they set,
+// below BUILDFLEET_* and above the file.
+var NomadEnv = map[string]string{
+	"NOMAD_ADDR":            "nomad.address",
+	"NOMAD_TOKEN":           "nomad.token",
+	"NOMAD_NAMESPACE":       "nomad.namespace",
+	"NOMAD_REGION":          "nomad.region",
+	"NOMAD_CACERT":          "nomad.ca_file",
+	"NOMAD_CLIENT_CERT":     "nomad.client_cert_file",
+	"NOMAD_CLIENT_KEY":      "nomad.client_key_file",
+	"NOMAD_TLS_SERVER_NAME": "nomad.tls_server_name",
 }
 
 // toolingEnv are BUILDFLEET_ variables of the Makefile and the tests, not

@@ -19,7 +19,6 @@ type nomadFlags struct {
 	args       []string
 	ghsim      string
 	user       string
-	nodePool   string
 	format     string
 	withPolicy bool
 }
@@ -31,11 +30,10 @@ func (f *nomadFlags) register(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.args, "runner-arg", nil, "runner argument (repeat); ${NOMAD_SECRETS_DIR}/jit is the JIT config file")
 	fs.StringVar(&f.ghsim, "ghsim", "", "use the ghsim stand-in runner at this path (demo and tests)")
 	fs.StringVar(&f.user, "runner-user", "", "host user the runner task runs as (raw_exec default: the agent's user)")
-	fs.StringVar(&f.nodePool, "node-pool", "", "Nomad node pool of the runners (default: default)")
 }
 
 func (f *nomadFlags) options(c config.Config) (nomad.RenderOptions, error) {
-	o := nomad.RenderOptions{Namespace: c.Nomad.Namespace, User: f.user, NodePool: f.nodePool}
+	o := nomad.RenderOptions{Namespace: c.Nomad.Namespace, User: f.user}
 	switch {
 	case f.ghsim != "" && f.command != "":
 		return o, &exitError{code: 2, msg: "--ghsim and --runner-command exclude each other"}
@@ -79,7 +77,7 @@ func (a *app) nomadCmd() *cobra.Command {
 			"apply` does that and also attaches the job's variable policy (--policy prints it).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.load(true)
+			c, err := a.loadFleet()
 			if err != nil {
 				return err
 			}
@@ -114,12 +112,14 @@ func (a *app) nomadCmd() *cobra.Command {
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Register every pool's job and variable policy with the configured Nomad",
-		Long: "Register every pool's parameterized job and attach its variable policy.\n" +
-			"Needs a management token (submit-job and acl:write): NOMAD_TOKEN wins over\n" +
-			"the config's nomad.token, which is the manager's narrower token.",
+		Long: "Register every pool's parameterized job and attach its variable policy,\n" +
+			"after creating the namespace and the node pools the jobs name when they are\n" +
+			"missing (or naming exactly what an operator must create when the token may\n" +
+			"not). Needs a management token (submit-job and acl:write): NOMAD_TOKEN wins\n" +
+			"over the config's nomad.token, which is the manager's narrower token.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.load(true)
+			c, err := a.loadFleet()
 			if err != nil {
 				return err
 			}
@@ -143,6 +143,28 @@ func (a *app) nomadCmd() *cobra.Command {
 			}
 			client, err := nomad.New(nc)
 			if err != nil {
+				return err
+			}
+			var nodePools []string
+			for _, p := range pools {
+				pl, err := config.PlacementOf(p)
+				if err != nil {
+					return err
+				}
+				nodePools = append(nodePools, pl.NodePool)
+			}
+			pre, err := client.EnsurePrerequisites(cmd.Context(), o.Namespace, nodePools)
+			for _, p := range pre {
+				state := "exists"
+				if p.Created {
+					state = "created"
+				}
+				fmt.Fprintf(a.stdout, "%s %s: %s\n", p.Kind, p.Name, state)
+			}
+			if err != nil {
+				if nomad.IsMissing(err) {
+					return &exitError{code: 1, msg: err.Error()}
+				}
 				return err
 			}
 			failed := false

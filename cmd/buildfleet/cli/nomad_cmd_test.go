@@ -27,7 +27,8 @@ func TestNomadRender(t *testing.T) {
 
 func TestNomadApply(t *testing.T) {
 	ag := nomadtest.Start(t, nomadtest.Options{ACL: true})
-	env := []string{"BUILDFLEET_NOMAD_ADDRESS=" + ag.Addr, "BUILDFLEET_NOMAD_NAMESPACE=default", "NOMAD_TOKEN=" + ag.Token}
+	env := []string{"BUILDFLEET_NOMAD_ADDRESS=" + ag.Addr, "BUILDFLEET_NOMAD_NAMESPACE=default", "NOMAD_TOKEN=" + ag.Token,
+		"BUILDFLEET_NOMAD_CA_FILE=", "BUILDFLEET_NOMAD_CLIENT_CERT_FILE=", "BUILDFLEET_NOMAD_CLIENT_KEY_FILE=", "BUILDFLEET_NOMAD_TLS_SERVER_NAME="}
 	code, out, errs := run(t, env, "--config", example, "nomad", "apply", "--ghsim", "/usr/local/bin/ghsim")
 	if code != 0 {
 		t.Fatalf("apply: exit %d: %s", code, errs)

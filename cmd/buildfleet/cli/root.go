@@ -71,6 +71,11 @@ func (a *app) bindFlag(fs *pflag.FlagSet, key, name, short, usage string) {
 
 // load resolves the configuration of a command.
 func (a *app) load(skipSecretFiles bool) (config.Config, error) {
+	return LoadConfig(LoadOptions{File: a.configPath(), Env: a.env, Flags: a.flags, SkipSecretFiles: skipSecretFiles})
+}
+
+// configPath is --config, else BUILDFLEET_CONFIG.
+func (a *app) configPath() string {
 	file := a.configFile
 	if file == "" {
 		for _, kv := range a.env {
@@ -79,7 +84,13 @@ func (a *app) load(skipSecretFiles bool) (config.Config, error) {
 			}
 		}
 	}
-	return LoadConfig(LoadOptions{File: file, Env: a.env, Flags: a.flags, SkipSecretFiles: skipSecretFiles})
+	return file
+}
+
+// loadFleet resolves the configuration of a command that reads the fleet
+// (pools, repositories, Nomad) but not the manager's GitHub credentials.
+func (a *app) loadFleet() (config.Config, error) {
+	return LoadConfig(LoadOptions{File: a.configPath(), Env: a.env, Flags: a.flags, FleetOnly: true})
 }
 
 // logger builds the process logger from the resolved config.

@@ -25,7 +25,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if base == "" {
-				c, err := a.load(true)
+				c, err := a.loadFleet()
 				if err != nil {
 					return err
 				}
