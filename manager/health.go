@@ -38,7 +38,8 @@ func (m *Manager) routes() http.Handler {
 	// The status page: "GET /{$}" is the exact root, so unknown paths stay
 	// the mux's 404 and /webhook keeps every method.
 	page := status.New(status.Options{
-		Store: m.store, Config: m.cfg, Fleet: hostsOf{m.nomad}, Logger: m.log.With("component", "status"),
+		Store: m.store, Config: m.cfg, Fleet: hostsOf{m.nomad}, Queue: m.fleet, Health: m.notify,
+		Logger: m.log.With("component", "status"),
 	})
 	for _, p := range status.Patterns {
 		mux.Handle(p, page)

@@ -31,6 +31,12 @@ func TestRoutesServeStatusPage(t *testing.T) {
 		{"GET", "/api/v1/requests", 200, `"requests": []`},
 		{"GET", "/api/v1/requests/0123456789abcdef", 404, `"error": "not found"`},
 		{"GET", "/static/style.css", 200, "table"},
+		{"GET", "/grid", 200, "No requests dispatched yet."},
+		{"GET", "/queue", 200, "Nothing waits for a host."},
+		{"GET", "/hosts", 200, "hosts could not be listed"}, // Nomad is down in this test
+		{"GET", "/summary", 200, "Release status"},
+		{"GET", "/builders/nosuch", 404, "Not found"},
+		{"GET", "/api/v1/queue", 200, `"queue": []`},
 		{"GET", "/healthz", 200, `"ok"`},
 		{"GET", "/metrics", 200, "buildfleet_build_info"},
 		{"POST", "/webhook", 401, ""},

@@ -23,10 +23,15 @@ const (
 // when, who was re-enabled by its owner; and stores the missing notices
 // that are due.
 func (t *Tracker) Poll(ctx context.Context) {
+	if err := t.poll(ctx); err != nil {
+		t.log.Warn("listing nodes for host health", "err", err)
+	}
+}
+
+func (t *Tracker) poll(ctx context.Context) error {
 	nodes, err := t.o.Nodes.Nodes(ctx)
 	if err != nil {
-		t.log.Warn("listing nodes for host health", "err", err)
-		return
+		return err
 	}
 	now := t.o.Now()
 	t.mu.Lock()
@@ -66,6 +71,7 @@ func (t *Tracker) Poll(ctx context.Context) {
 	for _, hs := range snapshot {
 		t.settle(ctx, hs, now)
 	}
+	return nil
 }
 
 // settle acts on one host after a look: a re-enabled host counts afresh,
@@ -262,7 +268,9 @@ func (t *Tracker) Hosts(ctx context.Context) ([]Host, error) {
 	polled := t.polled
 	t.mu.Unlock()
 	if polled.IsZero() {
-		t.Poll(ctx)
+		if err := t.poll(ctx); err != nil {
+			return nil, err // never seen the nodes: nothing to show
+		}
 	}
 	now := t.o.Now()
 	t.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"github.com/buildfleet/buildfleet/manager/store"
 )
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
@@ -12,16 +14,26 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, false)
 		return
 	}
+	older := ""
+	if len(views) == s.limit {
+		older = olderLink(r.URL, views[len(views)-1].CreatedAt)
+	}
 	s.render(w, http.StatusOK, "index", map[string]any{
 		"Title": "buildfleet", "Refresh": true, "Requests": views, "Pools": pools,
-		"RunnersKnown": s.runners != nil,
+		"RunnersKnown": s.runners != nil, "Older": older,
 	})
 }
 
 // recent is what the front page and its JSON twin show: the newest
 // requests and the pools with their runner counts.
 func (s *server) recent(r *http.Request) ([]requestView, []poolView, error) {
-	reqs, err := s.st.ListRequests(r.Context(), s.limit)
+	var reqs []store.Request
+	var err error
+	if b := before(r.URL); !b.IsZero() {
+		reqs, err = s.hist.RequestsPage(r.Context(), b, s.limit, "", false)
+	} else {
+		reqs, err = s.st.ListRequests(r.Context(), s.limit)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

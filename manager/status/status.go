@@ -83,6 +83,12 @@ type Options struct {
 	Config config.Config
 	// Fleet reports hosts per pool; nil shows "not available".
 	Fleet Fleet
+	// Queue lists the builders waiting for a host; nil shows "not
+	// available".
+	Queue Queue
+	// Health reports every host's health, failures and notices; nil shows
+	// "not available".
+	Health HostHealth
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for ages (default time.Now).
@@ -95,6 +101,9 @@ type server struct {
 	st      Store
 	runners RunnerStore // nil when the store has no runners
 	fleet   Fleet
+	hist    History
+	queue   Queue
+	health  HostHealth
 	pools   []config.Pool
 	webURL  string
 	log     *slog.Logger
@@ -120,6 +129,11 @@ func New(o Options) http.Handler {
 		log: o.Logger, now: o.Now, limit: o.Limit, pages: parsePages(),
 	}
 	s.runners, _ = o.Store.(RunnerStore)
+	s.hist, _ = o.Store.(History)
+	s.queue, s.health = o.Queue, o.Health
+	if s.hist == nil {
+		s.hist = noHistory{}
+	}
 
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
@@ -130,6 +144,16 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/requests", s.apiRequests)
 	mux.HandleFunc("GET /api/v1/requests/{id}", s.apiRequest)
 	mux.HandleFunc("GET /api/v1/pools", s.apiPools)
+	mux.HandleFunc("GET /grid", s.gridPage)
+	mux.HandleFunc("GET /api/v1/grid", s.apiGrid)
+	mux.HandleFunc("GET /builders/{name}", s.builderPage)
+	mux.HandleFunc("GET /api/v1/builders/{name}", s.apiBuilder)
+	mux.HandleFunc("GET /queue", s.queuePage)
+	mux.HandleFunc("GET /api/v1/queue", s.apiQueue)
+	mux.HandleFunc("GET /hosts", s.hostsPage)
+	mux.HandleFunc("GET /api/v1/hosts", s.apiHosts)
+	mux.HandleFunc("GET /summary", s.summaryPage)
+	mux.HandleFunc("GET /api/v1/summary", s.apiSummary)
 	return mux
 }
 
@@ -143,11 +167,24 @@ var Patterns = []string{
 	"GET /api/v1/requests",
 	"GET /api/v1/requests/{id}",
 	"GET /api/v1/pools",
+	"GET /grid",
+	"GET /api/v1/grid",
+	"GET /builders/{name}",
+	"GET /api/v1/builders/{name}",
+	"GET /queue",
+	"GET /api/v1/queue",
+	"GET /hosts",
+	"GET /api/v1/hosts",
+	"GET /summary",
+	"GET /api/v1/summary",
 }
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		// tm is a time of day, for a request's timeline (its date is the
+		// request's).
+		"tm": func(t time.Time) string { return t.UTC().Format("15:04:05") },
 		// lastRunner is a builder's latest attempt, the one that counts.
 		"lastRunner": func(rs []runnerView) *runnerView {
 			if len(rs) == 0 {
@@ -157,7 +194,7 @@ func parsePages() map[string]*template.Template {
 		},
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"index", "request", "pools", "notfound", "error"} {
+	for _, p := range []string{"index", "request", "pools", "notfound", "error", "grid", "builder", "queue", "hosts", "summary"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
 			"templates/layout.html", "templates/"+p+".html"))
 	}
@@ -196,6 +233,11 @@ func (s *server) lookup(ctx context.Context, id string) (requestView, error) {
 		}
 		v.attachRunners(rs)
 	}
+	bs, err := s.hist.BuildsOfRequest(ctx, id)
+	if err != nil {
+		return requestView{}, err
+	}
+	v.Timeline = s.timeline(bs)
 	return v, nil
 }
 

@@ -40,6 +40,9 @@ type requestView struct {
 	// Runners lists every runner attempt, oldest first; null when the
 	// store does not record runners.
 	Runners []runnerView `json:"runners"`
+	// Timeline is each builder's latest attempt with its moments: queued,
+	// placed, runner started, job started, finished.
+	Timeline []buildView `json:"timeline"`
 }
 
 // builderView is one entry of the builders input, with its runners.
@@ -91,8 +94,7 @@ func (s *server) requestView(r store.Request) requestView {
 	if len(v.ShortSHA) > 10 {
 		v.ShortSHA = v.ShortSHA[:10]
 	}
-	if r.Repo != "" && r.PR > 0 {
-		v.PRURL = strings.TrimSuffix(s.webURL, "/") + "/" + r.Repo + "/pull/" + strconv.Itoa(r.PR)
+	if v.PRURL = s.prURL(r.Repo, r.PR); v.PRURL != "" {
 		if r.CommentID != 0 {
 			v.CommentURL = v.PRURL + "#issuecomment-" + strconv.FormatInt(r.CommentID, 10)
 		}
@@ -104,6 +106,33 @@ func (s *server) requestView(r store.Request) requestView {
 		}
 	}
 	return v
+}
+
+// prURL links a PR on GitHub ("" without one).
+func (s *server) prURL(repo string, pr int) string {
+	if repo == "" || pr <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(s.webURL, "/") + "/" + repo + "/pull/" + strconv.Itoa(pr)
+}
+
+// timeline keeps the latest attempt of each builder, in the order the
+// builders were first seen.
+func (s *server) timeline(bs []store.Build) []buildView {
+	out := []buildView{}
+	at := map[string]int{}
+	for _, b := range bs {
+		v := s.buildView(b)
+		if i, ok := at[b.Pool]; ok {
+			if b.Attempt >= out[i].Attempt {
+				out[i] = v
+			}
+			continue
+		}
+		at[b.Pool] = len(out)
+		out = append(out, v)
+	}
+	return out
 }
 
 // attachRunners adds the runner rows, and to each builder those of its pool
