@@ -379,3 +379,20 @@ func (s *Server) acquirable(set *scaleSet) []*ssRequest {
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
 	return out
 }
+
+// OpenScaleSetSession opens a message session on the set as a listener
+// would (tests use it for a listener that then died) and returns its id;
+// a set that has one already is an error, as the API's 409.
+func (s *Server) OpenScaleSetSession(id int, owner string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.scaleSets().sets[id]
+	switch {
+	case set == nil:
+		return "", errf("scale set %d not found", id)
+	case set.session != nil:
+		return "", errf("scale set %d already has session %s", id, set.session.ID)
+	}
+	set.session = &ssSession{ID: guid(), Owner: owner, Token: randomHex(20), TokenExpires: s.opts.Now().Add(scaleSetTokenTTL)}
+	return set.session.ID, nil
+}

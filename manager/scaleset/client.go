@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -91,13 +92,29 @@ func tokenExpired(err error) bool {
 	return errors.As(err, &e)
 }
 
+// configRoot is the web root ARC's client wants (it takes a repository's
+// web URL and derives the API from it: api.<host> for github.com and
+// GHE.com, <host>/api/v3 for a GitHub Enterprise Server), from the REST
+// API root the manager is configured with.
+func configRoot(apiURL string) (string, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("github.api_url %q: not a URL", apiURL)
+	}
+	host := u.Host
+	if h, ok := strings.CutPrefix(host, "api."); ok && (strings.EqualFold(h, "github.com") || strings.HasSuffix(h, ".ghe.com")) {
+		host = h
+	}
+	return u.Scheme + "://" + host, nil
+}
+
 // NewService builds ARC's client for one repository from the manager's
 // GitHub credentials: a token (sent as ARC sends it) or the App
 // installation (ARC signs its own JWT with the App's key).
 func NewService(gh config.GitHub, repo string) (Service, error) {
-	web := strings.TrimRight(gh.WebURL, "/")
-	if web == "" {
-		web = "https://github.com"
+	web, err := configRoot(gh.APIURL)
+	if err != nil {
+		return nil, err
 	}
 	auth := &actions.ActionsAuth{Token: gh.Token.Reveal()}
 	if gh.App.Configured() {

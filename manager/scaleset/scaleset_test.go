@@ -47,7 +47,7 @@ func newEnv(t *testing.T) env {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.GitHub.APIURL, cfg.GitHub.WebURL, cfg.GitHub.Token, cfg.GitHub.WebhookSecret = base+"/", base+"/", token, "s3cret"
+	cfg.GitHub.APIURL, cfg.GitHub.Token, cfg.GitHub.WebhookSecret = base+"/", token, "s3cret"
 	cfg.Repositories = []config.Repository{{Name: repoName, Workflow: "buildbots.yml",
 		Triggers: []config.Trigger{{Label: "test-with-buildbots", Tier: "quick", MinRole: "triage"}}}}
 	cfg.Pools = []config.Pool{{Name: "linux-quick", Platform: "linux-x86_64", Tier: "quick", Labels: []string{"bf-linux"},
@@ -218,7 +218,7 @@ func TestSourceRecoversAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	// A manager that crashed left its session open and its id in the
 	// store; a job came while it was down.
-	arc, err := actions.NewClient(strings.TrimRight(e.cfg.GitHub.WebURL, "/")+"/"+repoName, &actions.ActionsAuth{Token: token})
+	arc, err := actions.NewClient(strings.TrimRight(e.cfg.GitHub.APIURL, "/")+"/"+repoName, &actions.ActionsAuth{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestSourceRecoversAfterACrash(t *testing.T) {
 func TestSourceWaitsForASessionItDoesNotOwn(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	arc, err := actions.NewClient(strings.TrimRight(e.cfg.GitHub.WebURL, "/")+"/"+repoName, &actions.ActionsAuth{Token: token})
+	arc, err := actions.NewClient(strings.TrimRight(e.cfg.GitHub.APIURL, "/")+"/"+repoName, &actions.ActionsAuth{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
