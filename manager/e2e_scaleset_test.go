@@ -165,3 +165,39 @@ func (h *harness) openStaleSession(t *testing.T, setID int) string {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestScaleSetManagerStoppedMidRun stops the manager once its runner is
+// dispatched; the job starts and ends while nobody listens (the session
+// is gone, and with it the messages), and the restarted manager still
+// reports it, with no second runner.
+func TestScaleSetManagerStoppedMidRun(t *testing.T) {
+	pools := []config.Pool{scaleSetPools()[1], fleetPools()[3]}
+	// The runner waits before it asks for its job: the manager is stopped
+	// in between, and started again only once the job is done.
+	script := "sleep 2\nexec \"$GHSIM\" runner --jitconfig-file \"$JIT_CONFIG_FILE\"\n"
+	h, _ := newFleetHarnessWith(t, fleetSetup{script: script, pools: pools})
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the runner dispatched", func() bool {
+		rs := h.runnerRows()
+		return len(rs) == 1 && rs[0].NomadJobID != "" && rs[0].State == "dispatched"
+	})
+	h.stop()
+	deadline := time.Now().Add(60 * time.Second)
+	for jobs := h.jobsOfRun(); len(jobs) != 1 || jobs[0].Status != "completed"; jobs = h.jobsOfRun() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not complete while the manager was down: %+v", jobs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.start()
+	h.waitFinal(1, 60*time.Second)
+	if s := h.finalStatuses()["buildfleet/"+pools[0].Name]; s.State != "success" {
+		t.Errorf("final status %+v, want success", s)
+	}
+	rs := h.runnerRows()
+	if len(rs) != 1 || rs[0].State != "completed" || rs[0].Conclusion != "success" {
+		t.Errorf("runner rows %+v, want the one attempt completed", rs)
+	}
+}

@@ -22,7 +22,8 @@ import (
 //	set ──create session──▶ listening
 //	      └─ 409: the stale session id kept in the store is deleted, then
 //	         create again; no id kept: another listener holds it, wait
-//	listening ──acquirable jobs (what came while no one listened)──▶
+//	listening ──acquirable jobs (what came while no one listened), and the
+//	          REST state of the jobs the pool's runners were started for──▶
 //	          ──long-poll a message─▶ store its deliveries ─▶ delete it ──┐
 //	             ▲─────────────────────────────────────────────────────────┘
 //	          token expired (401) ──▶ refresh the session
@@ -105,6 +106,9 @@ func (l *listener) step(ctx context.Context, last *int64, fresh *bool) error {
 		}
 		if err := l.adopt(ctx, list.Jobs); err != nil {
 			return fmt.Errorf("adopting available jobs: %w", err)
+		}
+		if err := l.catchUp(ctx); err != nil {
+			return fmt.Errorf("catching up with jobs in flight: %w", err)
 		}
 		*fresh = false
 		return nil
