@@ -79,6 +79,8 @@ type Agent struct {
 	NodeID string
 	// CLI is the API certificate Client uses when Options.TLS is set.
 	CLI Pair
+	// Name is the node name of a cluster's agent.
+	Name string
 
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
