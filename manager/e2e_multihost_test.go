@@ -130,8 +130,8 @@ func (f *hostFleet) release(t *testing.T, n int) {
 	}
 }
 
-// result waits for the final status of PR n's one builder.
-func (f *hostFleet) result(t *testing.T, n int) ghStatus {
+// result waits for the final status of PR n's builder of pool.
+func (f *hostFleet) result(t *testing.T, n int, pool string) ghStatus {
 	t.Helper()
 	var v struct {
 		Statuses []ghStatus `json:"statuses"`
@@ -140,7 +140,7 @@ func (f *hostFleet) result(t *testing.T, n int) ghStatus {
 	waitFor(t, fmt.Sprintf("the result of PR %d", n), 60*time.Second, func() bool {
 		f.getJSON("/_ghsim/repos/"+e2eRepo+"/commits/"+f.shas[n], &v)
 		for _, s := range v.Statuses {
-			if s.State != "pending" {
+			if s.State != "pending" && s.Context == "buildfleet/"+pool {
 				final = s
 				return true
 			}
@@ -169,7 +169,9 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // manager connected over TLS. Donor a builds quick, b refleak only; c,
 // started later, lists both.
 //
-//   - A quick build lands on a and a refleak build on b, never the other.
+//   - A quick build lands on a and a refleak build on b, never the other;
+//     the refleak request's builder of a pool with min_isolation container
+//     lands nowhere (every donor here declares user) and Nomad says so.
 //   - a is drained (`nomad node drain -enable -self`, as documented) while
 //     its build runs: the build goes on; a new quick build does not go to a,
 //     nor to b (refleak only), and waits; once c joins listing quick, it
@@ -219,8 +221,15 @@ func TestFleetAcrossHosts(t *testing.T) {
 	cfg.Repositories = []config.Repository{{Name: e2eRepo, Workflow: "hold.yml"}}
 	cfg.Nomad.Address = c.Server.Addr
 	cfg.Nomad.Namespace = "default"
+	cfg.Nomad.CAFile, cfg.Nomad.ClientCertFile, cfg.Nomad.ClientKeyFile = c.CA.CertFile, c.CLI.CertFile, c.CLI.KeyFile
 	pools := fleetPools()
-	cfg.Pools = []config.Pool{pools[0], pools[3]} // linux-quick, linux-refleak
+	refleak := pools[3]
+	refleak.Labels = append(refleak.Labels, "plain")
+	// A refleak pool that asks for containers: no donor here has them.
+	contained := pools[3]
+	contained.Name, contained.MinIsolation = "linux-refleak-container", config.IsolationContainer
+	contained.Labels = append(append([]string(nil), pools[3].Labels...), "container")
+	cfg.Pools = []config.Pool{pools[0], refleak, contained}
 	cfg.ApplyDefaults()
 	f.harness = &harness{t: t, gh: gh, cfg: cfg, recoverEvery: -1}
 
@@ -238,9 +247,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 	}
 	t.Cleanup(func() { checkRunnerIDs(t, f.ids) })
 	cfgFile := writeFleetConfig(t, cfg)
-	apply := exec.Command(bin, "--config", cfgFile, "nomad", "apply", "--runner-command", "/bin/sh", "--runner-arg", script,
-		"--node-pool", "buildfleet-"+cfg.Pools[0].Platform)
-	apply.Env = append(os.Environ(), c.ClientEnv()...)
+	apply := exec.Command(bin, "--config", cfgFile, "nomad", "apply", "--runner-command", "/bin/sh", "--runner-arg", script)
 	if out, err := apply.CombinedOutput(); err != nil {
 		t.Fatalf("buildfleet nomad apply: %v\n%s", err, out)
 	} else {
@@ -248,10 +255,6 @@ func TestFleetAcrossHosts(t *testing.T) {
 	}
 
 	// The manager, over TLS.
-	for _, kv := range c.ClientEnv()[1:] {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	f.start()
 	if _, err := gh.AddHook(e2eRepo, "http://"+f.m.Addr().String()+"/webhook", e2eSecret, []string{"pull_request", "workflow_job", "workflow_run"}); err != nil {
 		t.Fatal(err)
@@ -264,8 +267,19 @@ func TestFleetAcrossHosts(t *testing.T) {
 		t.Fatalf("quick build on %s, want donor-a", nodeName[al.NodeID])
 	}
 	r1 := f.label(t, refleakLabel)
+	var reason string
 	if al := f.allocOf(t, r1); nodeName[al.NodeID] != "donor-b" {
 		t.Fatalf("refleak build on %s, want donor-b", nodeName[al.NodeID])
+	}
+
+	// The refleak request's other builder needs container isolation: no
+	// donor declares it (raw_exec hosts declare user), so it waits.
+	waitFor(t, "the container builder to wait for a host", 60*time.Second, func() bool {
+		reason = f.blockedReason(t, r1, contained.Name)
+		return reason != ""
+	})
+	if !strings.Contains(reason, "${meta.buildfleet_isolation}") {
+		t.Errorf("container builder waits because %q, want the hosts filtered by isolation", reason)
 	}
 
 	// Drain a mid-build, with the documented command, which follows the
@@ -289,9 +303,8 @@ func TestFleetAcrossHosts(t *testing.T) {
 	// A new quick build: a is draining and b builds refleak only, so it
 	// waits, and Nomad says why.
 	q2 := f.label(t, quick)
-	var reason string
 	waitFor(t, "the second quick build to wait for a host", 60*time.Second, func() bool {
-		reason = f.blockedReason(t, q2)
+		reason = f.blockedReason(t, q2, "linux-quick")
 		return reason != ""
 	})
 	if !strings.Contains(reason, "${meta.buildfleet_tiers} set_contains quick") {
@@ -314,7 +327,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 	default:
 	}
 	f.release(t, q1)
-	if s := f.result(t, q1); s.State != "success" {
+	if s := f.result(t, q1, "linux-quick"); s.State != "success" {
 		t.Errorf("drained donor's build: %+v, want success", s)
 	}
 	select {
@@ -327,7 +340,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 	}
 	t.Logf("nomad node drain -enable -self:\n%s", drainOut.String())
 	f.release(t, q2)
-	if s := f.result(t, q2); s.State != "success" {
+	if s := f.result(t, q2, "linux-quick"); s.State != "success" {
 		t.Errorf("build on donor-c: %+v, want success", s)
 	}
 
@@ -346,7 +359,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 	default:
 	}
 	f.release(t, r1)
-	if s := f.result(t, r1); s.State != "success" {
+	if s := f.result(t, r1, "linux-refleak"); s.State != "success" {
 		t.Errorf("build on the stopping donor: %+v, want success", s)
 	}
 	select {
@@ -374,7 +387,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 
 // blockedReason is why PR n's runner waits for a host, from the runner
 // rows of the manager and Nomad's blocked evaluation.
-func (f *hostFleet) blockedReason(t *testing.T, n int) string {
+func (f *hostFleet) blockedReason(t *testing.T, n int, pool string) string {
 	t.Helper()
 	reqs, err := f.m.store.ListRequests(context.Background(), 20)
 	if err != nil {
@@ -386,7 +399,7 @@ func (f *hostFleet) blockedReason(t *testing.T, n int) string {
 		}
 		rs, _ := f.m.store.RunnersOfRequest(context.Background(), r.ID)
 		for _, row := range rs {
-			if row.NomadJobID == "" {
+			if row.NomadJobID == "" || row.Pool != pool {
 				continue
 			}
 			nc, err := nomad.New(f.cfg.Nomad)
@@ -406,15 +419,16 @@ func writeFleetConfig(t *testing.T, cfg config.Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\npublic_url: %s\nstore:\n  path: %s\n", cfg.PublicURL, cfg.Store.Path)
 	fmt.Fprintf(&b, "github:\n  api_url: %s\n  token: ghs_e2e\n  webhook_secret: %s\n", cfg.GitHub.APIURL, e2eSecret)
-	fmt.Fprintf(&b, "nomad:\n  address: %s\n  namespace: %s\n", cfg.Nomad.Address, cfg.Nomad.Namespace)
+	fmt.Fprintf(&b, "nomad:\n  address: %s\n  namespace: %s\n  ca_file: %s\n  client_cert_file: %s\n  client_key_file: %s\n",
+		cfg.Nomad.Address, cfg.Nomad.Namespace, cfg.Nomad.CAFile, cfg.Nomad.ClientCertFile, cfg.Nomad.ClientKeyFile)
 	fmt.Fprintf(&b, "repositories:\n")
 	for _, r := range cfg.Repositories {
 		fmt.Fprintf(&b, "  - name: %s\n    workflow: %s\n", r.Name, r.Workflow)
 	}
 	fmt.Fprintf(&b, "pools:\n")
 	for _, p := range cfg.Pools {
-		fmt.Fprintf(&b, "  - name: %s\n    platform: %s\n    tier: %s\n    stable: true\n    nomad_job: %s\n    labels: [%s]\n",
-			p.Name, p.Platform, p.Tier, p.NomadJob, strings.Join(p.Labels, ", "))
+		fmt.Fprintf(&b, "  - name: %s\n    platform: %s\n    tier: %s\n    stable: true\n    nomad_job: %s\n    min_isolation: %s\n    labels: [%s]\n",
+			p.Name, p.Platform, p.Tier, p.NomadJob, p.MinIsolation, strings.Join(p.Labels, ", "))
 	}
 	path := filepath.Join(t.TempDir(), "buildfleet.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
