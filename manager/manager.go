@@ -53,6 +53,9 @@ type Options struct {
 	// WaitingAfter is how long a runner may wait for a host before its
 	// job says "waiting for a host" (default 2m).
 	WaitingAfter time.Duration
+	// ReconcileEvery is how long after the last webhook of a run in flight
+	// its jobs are compared with GitHub's (default 1m); tests shorten it.
+	ReconcileEvery time.Duration
 	// ReportLimits pace the result writes (default GitHub's 80 a minute
 	// and 500 an hour); tests shorten them.
 	ReportLimits []report.Limit
@@ -149,7 +152,7 @@ func New(o Options) (_ *Manager, err error) {
 	fo := fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify,
-		WaitingAfter: o.WaitingAfter,
+		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
 	}
 	if m.sets, err = m.scaleSets(); err != nil {
 		return nil, err

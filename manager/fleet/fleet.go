@@ -149,6 +149,18 @@ type Options struct {
 	// ScaleSets is the demand source of pools with source "scaleset"
 	// (nil when no pool has it).
 	ScaleSets ScaleSets
+	// Jobs lists a run's jobs for reconciliation (nil: none).
+	Jobs JobLister
+	// ReconcileEvery is how long after the last webhook of a run in
+	// flight its jobs are compared with GitHub's (default 1m; doubling
+	// while nothing changes). See reconciler.
+	ReconcileEvery time.Duration
+	// TakeWithin bounds how long a running runner may leave its queued
+	// job untaken before it is replaced (default 3m).
+	TakeWithin time.Duration
+	// Pools keeps the pool jobs and registers them again when Nomad lost
+	// them (nil: not done).
+	Pools PoolKeeper
 }
 
 // Fleet is the runner loop.
@@ -178,6 +190,12 @@ type Fleet struct {
 	index  uint64 // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
 	changed bool
+
+	jobs           JobLister
+	rec            reconciler
+	reconcileEvery time.Duration
+	takeWithin     time.Duration
+	pools          PoolKeeper
 }
 
 // New builds a Fleet.
@@ -200,9 +218,17 @@ func New(o Options) *Fleet {
 	if o.OrphansEvery <= 0 {
 		o.OrphansEvery = time.Minute
 	}
+	if o.ReconcileEvery <= 0 {
+		o.ReconcileEvery = time.Minute
+	}
+	if o.TakeWithin <= 0 {
+		o.TakeWithin = 3 * time.Minute
+	}
 	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, hh: o.Health, sets: o.ScaleSets, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
-		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery}
+		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
+		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,
+		takeWithin: o.TakeWithin, pools: o.Pools}
 }
 
 // Wake asks the loop to look at the store now (new deliveries).
@@ -230,6 +256,9 @@ func (f *Fleet) Run(ctx context.Context) {
 		f.changed = true // a crash may have left registrations or children
 	}
 	f.orphans(ctx)
+	f.keepPools(ctx)
+	f.pass(ctx)
+	f.reconcile(ctx) // every run in flight: what a restart may have missed
 	for {
 		f.pass(ctx)
 		f.sweep(ctx)
@@ -246,8 +275,10 @@ func (f *Fleet) Run(ctx context.Context) {
 			goto wait
 		case <-f.wake:
 		case <-retry.C:
+			f.reconcile(ctx)
 		case <-orphans.C:
 			f.orphans(ctx)
+			f.keepPools(ctx)
 		}
 	}
 }

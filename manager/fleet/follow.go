@@ -74,7 +74,19 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 				f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
 			}
 		}
+	case nomad.StateComplete:
+		if r.State == StateRunning {
+			// Normally the job's completed webhook is on its way; if it
+			// never comes, reconciliation finds out (see gone).
+			f.checkSoon(r.RunID, f.now().Add(lostGrace))
+		}
 	case nomad.StateFailed, nomad.StateLost, nomad.StateStopped:
+		if r.State == StateRunning {
+			// Killed, exit 137, host lost: ask GitHub what became of the
+			// job now rather than leave it "running" (see lost).
+			f.checkSoon(r.RunID, f.now())
+			return
+		}
 		if r.State != StateDispatched {
 			return // the job was taken, finished, or we stopped it ourselves
 		}

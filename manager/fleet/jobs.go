@@ -38,6 +38,7 @@ func (f *Fleet) HandleJob(ctx context.Context, d store.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	f.touch(e.WorkflowJob.RunID)
 	switch e.Action {
 	case "queued":
 		return f.queued(ctx, req, e)
@@ -137,7 +138,7 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	// and written while Nomad places the allocation. The idempotency token
 	// makes a retry of this attempt find the same child.
 	nr := nomad.Runner{Name: r.RunnerName, GitHubJobID: r.GitHubJobID, Attempt: r.Attempt}
-	child, err := f.nm.DispatchChild(ctx, *pool, nr)
+	child, err := f.dispatchChild(ctx, *pool, nr)
 	if err != nil {
 		f.log.Warn("nomad dispatch failed, runner waits", "runner", r.RunnerName, "err", err)
 		return fmt.Errorf("%w: %w", errPending, err)
@@ -217,8 +218,8 @@ func (f *Fleet) inProgress(ctx context.Context, req store.Request, e jobEvent) e
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
-	if r.State == StateCompleted {
-		return nil // a late or replayed event
+	if r.State == StateCompleted || r.State == StateLost {
+		return nil // a late or replayed event, or a runner already lost
 	}
 	name := r.RunnerName
 	if rn := e.WorkflowJob.RunnerName; rn != nil && *rn != "" {
@@ -283,6 +284,11 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	f.unhold(j.ID)
+	if r.State == StateLost && conclusion != "success" {
+		// GitHub gave up on a runner we already reported lost: the result
+		// stays the fleet's error, not the PR's failure.
+		return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Conclusion: &conclusion})
+	}
 	st, desc := statusOf(conclusion)
 	if r.State == StateCompleted && r.Reported == st {
 		return nil // a replay: reported and cleaned up already
@@ -314,11 +320,14 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 			f.log.Warn("stopping runner job", "nomad_job", r.NomadJobID, "err", err)
 		}
 	}
-	if pool != nil && r.RunnerID != 0 {
+	if pool != nil && r.RunnerID != 0 && r.TakenBy == "" {
+		// With TakenBy, this attempt's own runner may still wait for its
+		// variable in the template step; it goes when that runner ends.
 		if err := f.nm.DeleteRunnerSecret(ctx, *pool, r.RunnerName); err != nil {
 			f.log.Warn("deleting JIT variable", "runner", r.RunnerName, "err", err)
 		}
 	}
+	f.freed()
 	f.log.Info("job completed", "request", req.ID, "job", j.ID, "pool", r.Pool, "conclusion", conclusion)
 	return f.report(ctx, req, r, st, desc)
 }

@@ -1,0 +1,310 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
+)
+
+// JobLister is what reconciliation needs from GitHub: the jobs of a run, and
+// the run itself once its jobs are all completed (its workflow_run webhook
+// may be lost too).
+type JobLister interface {
+	RunJobs(ctx context.Context, owner, repo string, runID int64) ([]github.Job, error)
+	GetRun(ctx context.Context, owner, repo string, id int64) (github.Run, error)
+}
+
+var _ JobLister = (*github.Client)(nil)
+
+// Reconciliation compares the jobs of every run in flight with GitHub's
+// list of them, so that a dropped, duplicated or reordered workflow_job
+// webhook never leaves a job without a runner or a result:
+//
+//	GitHub says   our latest attempt           action
+//	queued        none / failed                start a runner (as the queued event would)
+//	queued        dispatched, runner running   longer than TakeWithin: replace it
+//	              for TakeWithin
+//	in_progress   starting / dispatched        record running, report pending
+//	in_progress   running, child gone          lost: the fleet's error
+//	completed     not completed                record and report the conclusion
+//	all completed, run completed               the request is done
+//
+// It costs one GitHub call per run checked. A run is checked at start
+// (what a restart may have missed), then ReconcileEvery after the last
+// webhook of it, with the wait doubling while nothing changes (up to 16×):
+// while webhooks flow nothing is polled, and a refleak build that runs
+// for hours costs a few calls an hour.
+type reconciler struct {
+	mu   sync.Mutex
+	runs map[int64]*runCheck
+}
+
+type runCheck struct {
+	next  time.Time
+	quiet int // checks in a row that found nothing to do
+}
+
+// maxQuiet caps the doubling of the wait between checks of a quiet run.
+const maxQuiet = 4
+
+// touch records a webhook of the run: it is alive, check it later.
+func (f *Fleet) touch(runID int64) {
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	c := f.rec.runs[runID]
+	if c == nil {
+		c = &runCheck{}
+		f.rec.runs[runID] = c
+	}
+	c.next, c.quiet = f.now().Add(f.reconcileEvery), 0
+}
+
+// checkSoon makes the run due at (or before) at.
+func (f *Fleet) checkSoon(runID int64, at time.Time) {
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	c := f.rec.runs[runID]
+	if c == nil {
+		c = &runCheck{next: at}
+		f.rec.runs[runID] = c
+	}
+	if at.Before(c.next) {
+		c.next = at
+	}
+}
+
+// due tells whether a run should be checked now; a run never seen (after
+// a restart) is.
+func (f *Fleet) due(runID int64) bool {
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	c := f.rec.runs[runID]
+	return c == nil || !f.now().Before(c.next)
+}
+
+// checked schedules the run's next check: sooner when this one acted.
+func (f *Fleet) checked(runID int64, acted bool) {
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	c := f.rec.runs[runID]
+	if c == nil {
+		c = &runCheck{}
+		f.rec.runs[runID] = c
+	}
+	if acted {
+		c.quiet = 0
+	} else if c.quiet < maxQuiet {
+		c.quiet++
+	}
+	c.next = f.now().Add(f.reconcileEvery << c.quiet)
+}
+
+// reconcile checks the runs in flight that are due.
+func (f *Fleet) reconcile(ctx context.Context) {
+	if f.jobs == nil {
+		return
+	}
+	open, err := f.st.OpenRequests(ctx)
+	if err != nil {
+		f.log.Warn("listing requests to reconcile", "err", err)
+		return
+	}
+	live := &liveSet{nm: f.nm}
+	inFlight := map[int64]bool{}
+	for _, req := range open {
+		if req.State != trigger.StateDispatched || req.RunID == 0 {
+			continue
+		}
+		inFlight[req.RunID] = true
+		if ctx.Err() != nil || !f.due(req.RunID) {
+			continue
+		}
+		acted, err := f.reconcileRun(ctx, req, live)
+		if err != nil {
+			f.log.Warn("reconciling a run with GitHub", "request", req.ID, "run", req.RunID, "err", err)
+		}
+		f.checked(req.RunID, acted || err != nil)
+	}
+	f.rec.mu.Lock()
+	for id := range f.rec.runs {
+		if !inFlight[id] {
+			delete(f.rec.runs, id)
+		}
+	}
+	f.rec.mu.Unlock()
+}
+
+// reconcileRun brings the run's attempts in line with GitHub's jobs. It
+// reports whether it changed anything.
+func (f *Fleet) reconcileRun(ctx context.Context, req store.Request, live *liveSet) (bool, error) {
+	owner, repo := splitRepo(req.Repo)
+	jobs, err := f.jobs.RunJobs(ctx, owner, repo, req.RunID)
+	if err != nil {
+		return false, err
+	}
+	acted, done := false, len(jobs) > 0
+	for _, j := range jobs {
+		if j.Status != "completed" {
+			done = false
+		}
+		a, err := f.reconcileJob(ctx, req, j, live)
+		if err != nil && !errors.Is(err, errPending) {
+			f.log.Warn("reconciling a job", "request", req.ID, "job", j.ID, "err", err)
+		}
+		acted = acted || a
+	}
+	if !done {
+		return acted, nil
+	}
+	run, err := f.jobs.GetRun(ctx, owner, repo, req.RunID)
+	if err != nil || run.Status != "completed" {
+		return acted, err
+	}
+	f.log.Info("run completed (found by reconciliation)", "request", req.ID, "run", req.RunID)
+	return true, f.runCompleted(ctx, req.RunID)
+}
+
+// reconcileJob applies GitHub's view of one job (see reconciler).
+func (f *Fleet) reconcileJob(ctx context.Context, req store.Request, j github.Job, live *liveSet) (bool, error) {
+	if p, _ := f.builderPool(req, j.Labels); p == nil {
+		return false, nil // not a job for our runners
+	}
+	e := jobEvent{receivedAt: f.now()}
+	e.WorkflowJob.ID, e.WorkflowJob.RunID, e.WorkflowJob.Name = j.ID, j.RunID, j.Name
+	e.WorkflowJob.Labels, e.WorkflowJob.HTMLURL = j.Labels, j.HTMLURL
+	e.Repository.FullName = req.Repo
+	last, err := f.st.LatestRunner(ctx, j.ID)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	switch j.Status {
+	case "queued":
+		switch {
+		case !found:
+			e.Action = "queued"
+			f.log.Info("a queued job we had not heard of: starting its runner", "request", req.ID, "job", j.ID)
+			return true, f.queued(ctx, req, e)
+		case last.State == StateDispatched && last.NomadState == string(nomad.StateRunning) &&
+			f.now().Sub(last.UpdatedAt) > f.takeWithin:
+			why := fmt.Sprintf("its runner did not take the job within %s", f.takeWithin)
+			return true, f.replace(ctx, last, why)
+		}
+	case "in_progress":
+		if !found {
+			return false, nil // not started by us: nothing of ours runs it
+		}
+		switch last.State {
+		case StateStarting, StateDispatched:
+			e.Action = "in_progress"
+			if j.RunnerName != "" {
+				e.WorkflowJob.RunnerName = &j.RunnerName
+			}
+			return true, f.inProgress(ctx, req, e)
+		case StateRunning:
+			if why := f.gone(ctx, last, live); why != "" {
+				return true, f.lost(ctx, req, last, why)
+			}
+		}
+	case "completed":
+		if found && (last.State == StateCompleted || last.State == StateLost && j.Conclusion != "success") {
+			return false, nil
+		}
+		e.Action = "completed"
+		c := j.Conclusion
+		e.WorkflowJob.Conclusion = &c
+		return true, f.completed(ctx, req, e)
+	}
+	return false, nil
+}
+
+// gone says why a running attempt's runner is no more, or "" while it may
+// still run: Nomad reported its child failed, lost or stopped, or its
+// child is no longer among the live ones, or it completed (exit 0) more
+// than lostGrace ago while GitHub still says the job runs.
+func (f *Fleet) gone(ctx context.Context, r store.Runner, live *liveSet) string {
+	if r.TakenBy != "" || r.NomadJobID == "" {
+		return "" // another runner runs the job; not ours to judge
+	}
+	switch nomad.State(r.NomadState) {
+	case nomad.StateFailed, nomad.StateLost, nomad.StateStopped:
+		if r.NomadReason != "" {
+			return r.NomadReason
+		}
+		return "its allocation " + r.NomadState
+	case nomad.StateComplete:
+		if f.now().Sub(r.UpdatedAt) > lostGrace {
+			return "the runner exited without finishing the job"
+		}
+		return ""
+	}
+	if f.now().Sub(r.UpdatedAt) < lostGrace {
+		return "" // just started: Nomad's list may lag
+	}
+	ok, err := live.has(ctx, r.NomadJobID)
+	if err != nil || ok {
+		return ""
+	}
+	return "its Nomad job is gone (Nomad lost it)"
+}
+
+// StateLost (store.Runner.State): the runner took the job and then ended
+// without finishing it (killed, exit 137, host lost, Nomad lost the
+// child). The job is reported as the fleet's error, never the PR's
+// failure, and the attempt takes no slot. See lost.
+const StateLost = "lost"
+
+// freed is called when an attempt leaves the active states: the loop
+// looks at the jobs max_runners held back at once, not on its next tick.
+func (f *Fleet) freed() { f.Wake() }
+
+// lostGrace is how long a runner that exited cleanly has for its job's
+// completion to reach GitHub before the job counts as lost.
+const lostGrace = time.Minute
+
+// lost ends an attempt whose runner ended without finishing its job: its
+// result is the fleet's error (never the PR's failure), its child,
+// variable and registration go, and its slot frees. The job's completed
+// webhook, when GitHub gives up on the runner, changes nothing but the
+// recorded conclusion (see completed).
+func (f *Fleet) lost(ctx context.Context, req store.Request, r store.Runner, why string) error {
+	f.log.Warn("runner ended without finishing its job", "request", req.ID, "job", r.GitHubJobID,
+		"runner", r.RunnerName, "reason", why)
+	state := StateLost
+	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, NomadReason: &why}); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
+	f.release(ctx, r)
+	f.freed()
+	r.State, r.NomadReason = state, why
+	return f.report(ctx, req, r, "error", "the runner was lost: "+why)
+}
+
+// liveSet lists Nomad's live runner children once per reconcile tick, and
+// only if a check needs it.
+type liveSet struct {
+	nm   Nomad
+	ids  map[string]bool
+	err  error
+	done bool
+}
+
+func (l *liveSet) has(ctx context.Context, id string) (bool, error) {
+	if !l.done {
+		l.done = true
+		rs, err := l.nm.LiveRunners(ctx)
+		l.err = err
+		l.ids = map[string]bool{}
+		for _, r := range rs {
+			l.ids[r.DispatchedJobID] = true
+		}
+	}
+	return l.ids[id], l.err
+}
