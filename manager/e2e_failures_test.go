@@ -26,6 +26,8 @@ type fleetSetup struct {
 	pools []config.Pool
 	// waitingAfter is the manager's WaitingAfter.
 	waitingAfter time.Duration
+	// reconcileEvery is the manager's ReconcileEvery.
+	reconcileEvery time.Duration
 }
 
 // newFleetHarnessWith is newFleetHarness with a runner script, pools and
@@ -38,7 +40,8 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	}
 	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}})
 	gh, pr, sha := startGHSim(t)
-	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter}
+	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter,
+		reconcileEvery: s.reconcileEvery}
 	h.cfg.Nomad.Address = ag.Addr
 	h.cfg.Nomad.Namespace = "default"
 	h.cfg.Pools = fleetPools()

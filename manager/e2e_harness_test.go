@@ -42,6 +42,8 @@ type harness struct {
 	recoverEvery time.Duration
 	// waitingAfter is the manager's WaitingAfter (default 2m).
 	waitingAfter time.Duration
+	// reconcileEvery is the manager's ReconcileEvery (default 1m).
+	reconcileEvery time.Duration
 }
 
 func startGHSim(t testing.TB) (*ghsim.Server, int, string) {
@@ -117,7 +119,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
 	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
-		WaitingAfter: h.waitingAfter, Logger: testLogger(&h.logs)})
+		WaitingAfter: h.waitingAfter, ReconcileEvery: h.reconcileEvery, Logger: testLogger(&h.logs)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -85,6 +85,11 @@ type Agent struct {
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
 	done chan struct{}
+
+	// What Restart needs to start the same agent again.
+	bin   string
+	opts  Options
+	ports []int
 }
 
 // Start starts a dev agent and registers its cleanup with t.
@@ -133,6 +138,12 @@ func start(bin string, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startOn(bin, o, ports)
+}
+
+// startOn starts an agent on the given HTTP, RPC and Serf ports with a
+// new data dir.
+func startOn(bin string, o Options, ports []int) (*Agent, error) {
 	dir, err := os.MkdirTemp("", "buildfleet-nomad-")
 	if err != nil {
 		return nil, err
@@ -152,6 +163,9 @@ func start(bin string, o Options) (*Agent, error) {
 		CLI:     o.tlsCLI,
 		logs:    &bytes.Buffer{},
 		done:    make(chan struct{}),
+		bin:     bin,
+		opts:    o,
+		ports:   ports,
 	}
 	if o.TLS != nil {
 		a.Addr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])

@@ -300,3 +300,36 @@ func TestSupersededRequestNotReported(t *testing.T) {
 		t.Errorf("runner row %+v, want completed", r)
 	}
 }
+
+// TestLostRunnerStaysTheFleetsError: once a runner was lost mid-job, the
+// job's later completed event (GitHub giving up on the runner) does not
+// turn the fleet's error into the PR's failure, and the slot is free.
+func TestLostRunnerStaysTheFleetsError(t *testing.T) {
+	f, st, gh, _ := newTestFleet(t, 1)
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	for _, d := range []store.Delivery{
+		delivery("d1", "queued", 100, 7, ""),
+		delivery("d2", "in_progress", 100, 7, `,"runner_name":"bf-linux-quick-100-1"`),
+	} {
+		if err := f.HandleJob(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _ := st.LatestRunner(ctx, 100)
+	req, _ := st.Request(ctx, "r1")
+	if err := f.lost(ctx, req, r, "task runner: Exit Code: 137"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.HandleJob(ctx, delivery("d3", "completed", 100, 7, `,"conclusion":"failure"`)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"buildfleet/linux-quick pending running on bf-linux-quick-100-1",
+		"buildfleet/linux-quick error the runner was lost: task runner: Exit Code: 137"}
+	if fmt.Sprint(gh.statuses) != fmt.Sprint(want) {
+		t.Errorf("statuses %q, want %q", gh.statuses, want)
+	}
+	if n, _ := st.ActiveRunners(ctx, "linux-quick", activeStates...); n != 0 {
+		t.Errorf("%d active attempts, want the slot free", n)
+	}
+}

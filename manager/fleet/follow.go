@@ -93,6 +93,9 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 		// The job's in_progress webhook may be stored but not handled yet.
 		f.pass(ctx)
 		if r, err = f.st.Runner(ctx, r.GitHubJobID, r.Attempt); err != nil || r.State != StateDispatched {
+			if err == nil && r.State == StateRunning {
+				f.checkSoon(r.RunID, f.now())
+			}
 			return
 		}
 		if why == "" {

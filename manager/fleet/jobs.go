@@ -167,7 +167,7 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 		return f.fail(ctx, r, pool, err)
 	}
 	nr.JITConfig = jit
-	if err := f.nm.WriteRunnerSecret(ctx, *pool, nr); err != nil {
+	if err := f.writeSecret(ctx, *pool, nr); err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
 	state := StateDispatched

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/nomad"
@@ -59,4 +60,25 @@ func (f *Fleet) dispatchChild(ctx context.Context, pool config.Pool, r nomad.Run
 		return "", fmt.Errorf("registering pool %s again: %w (after: %w)", pool.Name, rerr, err)
 	}
 	return f.nm.DispatchChild(ctx, pool, r)
+}
+
+// writeSecret writes a runner's JIT config, trying a few times over a few
+// seconds: the config exists only in memory, and a Nomad that has just
+// come back (its keyring not ready yet) refuses variable writes for a
+// moment; failing at once would spend the job's attempts in milliseconds.
+func (f *Fleet) writeSecret(ctx context.Context, pool config.Pool, r nomad.Runner) error {
+	wait := 200 * time.Millisecond
+	for try := 1; ; try++ {
+		err := f.nm.WriteRunnerSecret(ctx, pool, r)
+		if err == nil || try == 5 || ctx.Err() != nil {
+			return err
+		}
+		f.log.Warn("writing a JIT config failed, trying again", "runner", r.Name, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }

@@ -114,7 +114,15 @@ func (c *Client) DispatchChild(ctx context.Context, pool config.Pool, r Runner) 
 	prefix := fmt.Sprintf("gh%d-a%d", r.GitHubJobID, attempt)
 	resp, _, err := c.api.Jobs().Dispatch(parent, meta, nil, prefix, dw)
 	if err != nil {
-		return "", wrap(fmt.Sprintf("dispatching runner %s on %s", r.Name, parent), err)
+		what := fmt.Sprintf("dispatching runner %s on %s", r.Name, parent)
+		// Nomad answers a missing parent with a 500; ask whether the pool
+		// job exists, so that callers can tell (ErrNotFound) and register
+		// it again rather than retry for ever.
+		q := (&api.QueryOptions{Namespace: c.ns}).WithContext(ctx)
+		if _, _, ierr := c.api.Jobs().Info(parent, q); statusCode(ierr) == 404 {
+			return "", fmt.Errorf("%s: pool job %w: %v", what, ErrNotFound, err)
+		}
+		return "", wrap(what, err)
 	}
 	return resp.DispatchedJobID, nil
 }
