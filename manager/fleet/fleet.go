@@ -9,7 +9,7 @@
 //	workflow_job.queued
 //	   ├─ run not dispatched by us ──▶ ignored (nothing recorded, nothing started)
 //	   ├─ labels are no builder's binding label ──▶ status error "runs-on […] is no builder's label …"
-//	   ├─ pool at max_runners ──▶ delivery left pending, retried next pass
+//	   ├─ pool at max_runners ──▶ waiting (no slot taken) ──a slot frees──▶ starting
 //	   └─▶ starting ──Nomad up? JIT config──▶ (runner_id stored) ──Nomad dispatch──▶ dispatched
 //	          └─ JIT config or dispatch failed ──▶ failed; next pass: attempt+1
 //	dispatched, as Nomad's event stream says (Nomad state recorded on the row):
@@ -40,6 +40,12 @@
 // (taken_by), B's attempt becomes failed ("its runner took job A") and B
 // gets a new attempt; the orphan sweep stops A's own runner if it is idle
 // and unaccounted for (never while GitHub says it is busy). See takenBy.
+//
+// A lost webhook (queued, in_progress, completed, workflow_run) is made up
+// for by reconciliation (reconcile.go): each run in flight is compared with
+// GitHub's list of its jobs at start and when it has been quiet. A runner
+// that ends while it runs its job (killed, host lost) is "lost": the
+// fleet's error, never the PR's failure.
 //
 // Writes to GitHub per builder in steady state: the JIT config, the
 // in-progress status and the final status (no "queued" status).
