@@ -53,6 +53,7 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 		if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state, Conclusion: &concl}); err != nil {
 			return fmt.Errorf("%w: %w", errPending, err)
 		}
+		f.freed()
 	}
 	return nil
 }

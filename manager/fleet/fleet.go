@@ -9,7 +9,7 @@
 //	workflow_job.queued
 //	   ├─ run not dispatched by us ──▶ ignored (nothing recorded, nothing started)
 //	   ├─ labels are no builder's binding label ──▶ status error "runs-on […] is no builder's label …"
-//	   ├─ pool at max_runners ──▶ waiting (no slot taken) ──a slot frees──▶ starting
+//	   ├─ pool at max_runners ──▶ delivery left pending (held), tried again when a slot frees or on the tick
 //	   └─▶ starting ──Nomad up? JIT config──▶ (runner_id stored) ──Nomad dispatch──▶ dispatched
 //	          └─ JIT config or dispatch failed ──▶ failed; next pass: attempt+1
 //	dispatched, as Nomad's event stream says (Nomad state recorded on the row):
@@ -56,6 +56,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/buildfleet/buildfleet/config"
@@ -202,6 +203,10 @@ type Fleet struct {
 	reconcileEvery time.Duration
 	takeWithin     time.Duration
 	pools          PoolKeeper
+	// slotFreed makes the next pass try the held jobs again: a full pool
+	// is not retried on every webhook, only when a slot frees (or on the
+	// tick), so a backlog costs no hot loop.
+	slotFreed atomic.Bool
 }
 
 // New builds a Fleet.
@@ -281,6 +286,7 @@ func (f *Fleet) Run(ctx context.Context) {
 			goto wait
 		case <-f.wake:
 		case <-retry.C:
+			f.slotFreed.Store(true) // held jobs' wait_timeout is checked on the tick
 			f.reconcile(ctx)
 		case <-orphans.C:
 			f.orphans(ctx)
@@ -296,6 +302,7 @@ var errPending = errors.New("pending")
 // pass handles the unprocessed workflow_job and workflow_run deliveries,
 // oldest first (a cancelled run stops its pending runners).
 func (f *Fleet) pass(ctx context.Context) {
+	retryHeld := f.slotFreed.Swap(false)
 	ds, err := f.st.Unprocessed(ctx, 200, "workflow_job", "workflow_run")
 	if err != nil {
 		f.log.Error("listing deliveries", "err", err)
@@ -311,6 +318,9 @@ func (f *Fleet) pass(ctx context.Context) {
 		if d.Event == "workflow_job" {
 			if e, err := parseJob(d.Payload); err == nil && e.Action == "queued" && !seen[e.WorkflowJob.ID] {
 				seen[e.WorkflowJob.ID] = true
+				if !retryHeld && f.isHeld(e.WorkflowJob.ID) {
+					continue // its pool was full and no slot freed since
+				}
 				first = append(first, d)
 				continue
 			}

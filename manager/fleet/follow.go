@@ -185,6 +185,7 @@ func (f *Fleet) close(ctx context.Context, r store.Runner, state string) error {
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
+	f.freed()
 	return nil
 }
 

@@ -263,7 +263,18 @@ const StateLost = "lost"
 
 // freed is called when an attempt leaves the active states: the loop
 // looks at the jobs max_runners held back at once, not on its next tick.
-func (f *Fleet) freed() { f.Wake() }
+func (f *Fleet) freed() {
+	f.slotFreed.Store(true)
+	f.Wake()
+}
+
+// isHeld tells whether max_runners holds the job back (see heldBack).
+func (f *Fleet) isHeld(jobID int64) bool {
+	f.heldMu.Lock()
+	defer f.heldMu.Unlock()
+	_, ok := f.held[jobID]
+	return ok
+}
 
 // lostGrace is how long a runner that exited cleanly has for its job's
 // completion to reach GitHub before the job counts as lost.
