@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +59,10 @@ func TestLostJobWebhooksAreReconciled(t *testing.T) {
 
 // killAfterTaking runs ghsim's runner and kills it (SIGKILL, exit 137)
 // once it has taken its job: its work folder appears only then.
-const killAfterTaking = `"$GHSIM" runner --jitconfig-file "$NOMAD_SECRETS_DIR/jit" --work-dir "$NOMAD_TASK_DIR/w" &
+const killAfterTaking = `w="$(mktemp -d)/w"
+"$GHSIM" runner --work-dir "$w" &
 pid=$!
-while [ ! -d "$NOMAD_TASK_DIR/w" ]; do sleep 0.05; done
+while [ ! -d "$w" ]; do sleep 0.05; done
 kill -9 "$pid"
 exit 137
 `
@@ -99,9 +101,9 @@ func TestRunnerKilledMidJobIsTheFleetsError(t *testing.T) {
 // again and starts new runners, and every job gets its result.
 func TestNomadLosingItsStateIsRiddenOut(t *testing.T) {
 	// Runners that never take a job until a marker file exists.
-	gate := t.TempDir() + "/open"
+	gate := filepath.Join(runnerDir(t, 0o755), "open")
 	script := `while [ ! -e "` + gate + `" ]; do sleep 0.1; done
-exec "$GHSIM" runner --jitconfig-file "$NOMAD_SECRETS_DIR/jit"
+exec "$GHSIM" runner
 `
 	pool := fleetPools()[0]
 	h, ag := newFleetHarnessWith(t, fleetSetup{script: script, pools: []config.Pool{pool, fleetPools()[3]},
