@@ -21,7 +21,7 @@ import (
 
 const usage = `usage:
   ghsim serve  --listen ADDR [--workflows DIR] [--repo OWNER/NAME] [--token TOKEN[=LOGIN]] ...
-  ghsim runner (--jitconfig CONFIG | --jitconfig-file FILE | $JIT_CONFIG_FILE) [--work-dir DIR]
+  ghsim runner (--jitconfig CONFIG | --jitconfig-file FILE | $JIT_CONFIG_FILE) [--work-dir DIR] [--runner-version V]
   ghsim listen --listen ADDR [--secret SECRET]
 Run "ghsim COMMAND -h" for a command's flags.`
 
@@ -61,6 +61,7 @@ func runner(ctx context.Context, args []string, stderr io.Writer) error {
 	jitFile := fs.String("jitconfig-file", os.Getenv("JIT_CONFIG_FILE"), "file holding the encoded JIT config (default $JIT_CONFIG_FILE, which buildfleet's isolate.sh sets)")
 	work := fs.String("work-dir", "", "folder for the work folder (default: a temp dir)")
 	maxWait := fs.Duration("max-wait", 0, "give up when no job comes within this time (0: wait forever)")
+	version := fs.String("runner-version", "", "runner version reported at session start (the runner packages set it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func runner(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg == "" {
 		return errors.New("runner: --jitconfig or --jitconfig-file is required")
 	}
-	return ghsim.RunRunner(ctx, ghsim.RunnerOptions{JITConfig: cfg, WorkDir: *work, Out: stderr, MaxWait: *maxWait})
+	return ghsim.RunRunner(ctx, ghsim.RunnerOptions{JITConfig: cfg, WorkDir: *work, Out: stderr, MaxWait: *maxWait, Version: *version})
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -92,6 +93,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hookSecret := fs.String("hook-secret", "", "secret of the --hook webhooks")
 	hookEvents := fs.String("hook-events", "*", "comma-separated events of the --hook webhooks")
 	verbose := fs.Bool("v", false, "log at debug level")
+	minRunner := fs.String("min-runner-version", "", "refuse runners older than this at session start, as GitHub refuses deprecated ones")
 	var repos, tokens, collabs, hooks, faults, users multi
 	fs.Var(&repos, "repo", "create repository OWNER/NAME (repeatable)")
 	fs.Var(&tokens, "token", "accept TOKEN[=LOGIN] (repeatable; none: any token acts as buildfleet-bot)")
@@ -108,7 +110,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts := ghsim.Options{
 		BaseURL: *base, LegacyDispatch: *legacy, JobDuration: *jobDur, JobConclusion: *jobConcl,
-		InstallationID: *inst, RateLimit: *rate,
+		InstallationID: *inst, RateLimit: *rate, MinRunnerVersion: *minRunner,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	for _, t := range tokens {
@@ -120,6 +122,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			login = "buildfleet-bot"
 		}
 		opts.Tokens[tok] = login
+	}
+	// The runner packages of runners/downloads start this binary's runner.
+	if exe, err := os.Executable(); err == nil {
+		opts.RunnerCommand = exe
 	}
 	s := ghsim.New(opts)
 	for _, spec := range faults {

@@ -63,6 +63,12 @@ type Options struct {
 	WebhookTimeout time.Duration
 	// Logger receives the server's logs (default: discard).
 	Logger *slog.Logger
+	// RunnerCommand is the stand-in runner (a ghsim binary) that the
+	// runner packages of runners/downloads start; empty makes their run.sh
+	// fail. MinRunnerVersion, when set, refuses older runners at session
+	// start (see SetMinRunnerVersion).
+	RunnerCommand    string
+	MinRunnerVersion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -117,6 +123,7 @@ func New(opts Options) *Server {
 		closed: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	s.st.pkgs.minVersion = opts.MinRunnerVersion
 	s.routes()
 	return s
 }

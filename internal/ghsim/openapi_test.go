@@ -46,6 +46,7 @@ var operations = []string{
 	"GET /repos/{owner}/{repo}/actions/jobs/{job_id}",
 	"POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig",
 	"GET /repos/{owner}/{repo}/actions/runners",
+	"GET /repos/{owner}/{repo}/actions/runners/downloads",
 	"GET /repos/{owner}/{repo}/actions/runners/{runner_id}",
 	"DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}",
 	"POST /repos/{owner}/{repo}/statuses/{sha}",

@@ -28,6 +28,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+rp+"/actions/jobs/{job}", s.handleGetJob)
 	m.HandleFunc("POST "+rp+"/actions/runners/generate-jitconfig", s.handleGenerateJIT)
 	m.HandleFunc("GET "+rp+"/actions/runners", s.handleListRunners)
+	m.HandleFunc("GET "+rp+"/actions/runners/downloads", s.handleRunnerDownloads)
 	m.HandleFunc("GET "+rp+"/actions/runners/{runner}", s.handleGetRunner)
 	m.HandleFunc("DELETE "+rp+"/actions/runners/{runner}", s.handleDeleteRunner)
 	m.HandleFunc("POST "+rp+"/statuses/{sha}", s.handleCreateStatus)
@@ -42,6 +43,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+rp+"/hooks/{hook}/deliveries/{delivery}/attempts", s.handleRedeliver)
 
 	m.HandleFunc("POST /_ghsim/runner/redeem", s.handleRunnerRedeem)
+	m.HandleFunc("GET /_ghsim/runner-packages/{file}", s.handleRunnerPackage)
 	m.HandleFunc("POST /_ghsim/runner/acquire", s.handleRunnerAcquire)
 	m.HandleFunc("POST /_ghsim/runner/step", s.handleRunnerStep)
 	m.HandleFunc("POST /_ghsim/runner/log", s.handleRunnerLog)

@@ -23,7 +23,15 @@ type RunnerOptions struct {
 	Out       io.Writer // progress and job output (default os.Stderr)
 	// MaxWait bounds how long the runner waits for a job (0: forever).
 	MaxWait time.Duration
+	// Version is the runner version reported at session start (the
+	// runner packages of runners/downloads pass theirs); empty is not
+	// checked against the minimum.
+	Version string
 }
+
+// ErrRunnerDeprecated is returned when the server refused the runner's
+// version as outdated.
+var ErrRunnerDeprecated = errors.New("runner version refused as deprecated")
 
 // ErrJITUsed is returned when the JIT config was already redeemed.
 var ErrJITUsed = errors.New("jit config already used")
@@ -85,9 +93,17 @@ func RunRunner(ctx context.Context, o RunnerOptions) error {
 		Session string
 		Labels  []string
 	}
-	code, err := c.call(ctx, "redeem", runnerReq{}, &red)
+	if o.Version != "" {
+		fmt.Fprintf(out, "Current runner version: '%s'\n", o.Version)
+	}
+	code, err := c.call(ctx, "redeem", runnerReq{Version: o.Version}, &red)
 	if code == http.StatusConflict {
 		return fmt.Errorf("runner %s: %w", cfg.AgentName, ErrJITUsed)
+	}
+	if code == http.StatusForbidden {
+		// The words GitHub's runner prints before it exits.
+		fmt.Fprintf(out, "An error occurred: Error: Forbidden %s\n", deprecatedMessage(o.Version))
+		return fmt.Errorf("runner %s: %w: %s", cfg.AgentName, ErrRunnerDeprecated, deprecatedMessage(o.Version))
 	}
 	if err != nil {
 		return err

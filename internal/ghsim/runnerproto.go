@@ -9,9 +9,10 @@ import (
 
 // The runner protocol is ghsim's own, plain HTTP+JSON under /_ghsim/runner/:
 //
-//	redeem    {runner_id}, with the runner's Actions service token (from the
+//	redeem    {runner_id, version}, with the runner's Actions service token (from the
 //	          OAuth exchange that a real runner makes too) -> {session};
-//	          once per JIT config (409 after)
+//	          once per JIT config (409 after; 403 with GitHub's deprecation
+//	          message below the minimum version)
 //	acquire   {session, wait_ms}      -> 200 JobSpec | 204 nothing yet | 410 runner gone
 //	step      {session, job_id, number, status, conclusion}
 //	log       {session, job_id, text}
@@ -41,6 +42,8 @@ type runnerReq struct {
 	Status     string `json:"status"`
 	Conclusion string `json:"conclusion"`
 	Text       string `json:"text"`
+	// Version is the runner's version, sent when its session starts.
+	Version string `json:"version,omitempty"`
 }
 
 func (s *Server) handleRunnerRedeem(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +62,9 @@ func (s *Server) handleRunnerRedeem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "bad runner token")
 	case rn.session != "":
 		writeError(w, http.StatusConflict, "JIT config already used")
+	case olderVersion(b.Version, s.st.pkgs.minVersion):
+		// As GitHub: the registration stays, offline, and its job queued.
+		writeError(w, http.StatusForbidden, deprecatedMessage(b.Version))
 	default:
 		rn.session, rn.Status = randomHex(16), "online"
 		writeJSON(w, http.StatusOK, obj{"session": rn.session, "name": rn.Name, "labels": rn.Labels})

@@ -126,6 +126,8 @@ func scenario(t *testing.T, s *Server, c *github.Client, sink *hookSink) {
 	wantStatus(t, "jit duplicate", resp, err, 409)
 	_, resp, err = c.Actions.ListRunners(bg, o, r, nil)
 	wantStatus(t, "list runners", resp, err, 200)
+	_, resp, err = c.Actions.ListRunnerApplicationDownloads(bg, o, r)
+	wantStatus(t, "runner downloads", resp, err, 200)
 	_, resp, err = c.Actions.GetRunner(bg, o, r, jit.Runner.GetID())
 	wantStatus(t, "get runner", resp, err, 200)
 	spare, _, err := c.Actions.GenerateRepoJITConfig(bg, o, r, &github.GenerateJITConfigRequest{Name: "spare", RunnerGroupID: 1, Labels: []string{"nothing"}})

@@ -30,6 +30,8 @@ type state struct {
 	scaleSets *scaleSetState
 	// svc is the Actions service that runners talk to (actionsvc_*.go).
 	svc *actionSvc
+	// pkgs are the runner releases of runners/downloads.
+	pkgs *packagesState
 }
 
 func newState() *state {
@@ -43,6 +45,7 @@ func newState() *state {
 		runner:    map[int64]*runner{},
 		comments:  map[int64]*comment{},
 		checkRuns: map[int64]*checkRun{},
+		pkgs:      newPackagesState(),
 	}
 }
 
