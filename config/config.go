@@ -33,6 +33,8 @@ type Config struct {
 	Nomad Nomad `mapstructure:"nomad" yaml:"nomad"`
 	// Notify configures host health and the notices sent to donors.
 	Notify Notify `mapstructure:"notify" yaml:"notify"`
+	// Runner is the GitHub Actions runner release the runners download.
+	Runner Runner `mapstructure:"runner" yaml:"runner"`
 }
 
 // Log configures structured logging.
@@ -224,6 +226,7 @@ func Default() Config {
 			Namespace: "default",
 		},
 		Notify: Notify{MissingAfter: Duration(15 * time.Minute), MaxFailures: 3, FailureWindow: Duration(time.Hour)},
+		Runner: Runner{Version: RunnerLatest},
 	}
 }
 
@@ -239,6 +242,12 @@ func DefaultTriggers() []Trigger {
 // structure cannot express.
 func (c *Config) ApplyDefaults() {
 	c.Notify.applyDefaults()
+	if c.Runner.Version == "" {
+		c.Runner.Version = RunnerLatest
+	}
+	if c.Runner.WarnAfter == 0 {
+		c.Runner.WarnAfter = Duration(DefaultRunnerWarnAfter)
+	}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		if r.Workflow == "" {

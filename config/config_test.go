@@ -52,6 +52,15 @@ func TestValidate(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"bad nomad url", func(c *Config) { c.Nomad.Address = "nomad:4646" }, "nomad.address", "http(s) URL"},
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "text or json"},
+		{"bad runner version", func(c *Config) { c.Runner.Version = "v2" }, "runner.version", `"latest" or a release`},
+		{"pinned runner without checksums", func(c *Config) { c.Runner.Version = "2.330.0" }, "runner.packages", "needs the SHA-256"},
+		{"packages with latest", func(c *Config) {
+			c.Runner.Packages = []RunnerPackage{{Platform: "linux-x86_64", SHA256: strings.Repeat("a", 64)}}
+		}, "runner.packages", "only a pinned"},
+		{"bad pinned checksum", func(c *Config) {
+			c.Runner.Version = "2.330.0"
+			c.Runner.Packages = []RunnerPackage{{Platform: "linux-x86_64", SHA256: "abc"}}
+		}, "runner.packages[0].sha256", "64 hex digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

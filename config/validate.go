@@ -213,6 +213,7 @@ func (c *Config) validate(secrets bool) error {
 		}
 	}
 
+	c.Runner.validate(bad)
 	checkURL(bad, "nomad.address", c.Nomad.Address)
 	if c.Nomad.Namespace == "" {
 		bad("nomad.namespace", "must not be empty")
