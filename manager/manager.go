@@ -22,6 +22,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/notify"
 	"github.com/buildfleet/buildfleet/manager/report"
+	"github.com/buildfleet/buildfleet/manager/runnerpkg"
 	"github.com/buildfleet/buildfleet/manager/scaleset"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
@@ -76,6 +77,7 @@ type Manager struct {
 	sets   *scaleset.Source // nil when no pool has source scaleset
 	report *report.Reporter
 	notify *notify.Tracker
+	pkgs   *runnerpkg.Cache
 	ln     net.Listener
 	srv    *http.Server
 	ready  readiness
@@ -146,11 +148,17 @@ func New(o Options) (_ *Manager, err error) {
 		Config: o.Config.Notify, Nodes: m.nomad, Store: st, Senders: notify.Senders(o.Config.Notify),
 		Logger: m.log.With("component", "notify"), Registerer: o.Registry,
 	})
+	// Which runner archive runners download: GitHub's current release,
+	// asked about hourly (see runnerpkg).
+	m.pkgs = runnerpkg.New(runnerpkg.Options{
+		Config: o.Config, GitHub: m.gh, KV: st, Registerer: o.Registry,
+		Logger: m.log.With("component", "runnerpkg"),
+	})
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job and workflow_run deliveries, the
 	// trigger pull_request ones.
 	fo := fleet.Options{
-		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report,
+		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify,
 		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
 	}
@@ -213,7 +221,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	loops := []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run}
+	loops := []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run, m.pkgs.Run}
 	if m.sets != nil {
 		// Its listeners delete their sessions as the background stops.
 		loops = append(loops, m.sets.Run)

@@ -1,11 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/runnerpkg"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
 )
@@ -40,4 +44,25 @@ func builderNamed(req store.Request, name string) (trigger.Builder, bool) {
 		}
 	}
 	return trigger.Builder{}, false
+}
+
+// runnerPackage is the archive the pool's runners download and its
+// checksum, from GitHub's list of runner downloads. A platform GitHub
+// ships no runner for gets none: its pool's command brings its runner.
+func (f *Fleet) runnerPackage(ctx context.Context, pool config.Pool) (nomad.Package, error) {
+	if f.pkgs == nil {
+		return nomad.Package{}, nil
+	}
+	plat, err := config.ParsePlatform(pool.Platform)
+	if err != nil {
+		return nomad.Package{}, fmt.Errorf("pool %s: %w", pool.Name, err)
+	}
+	p, err := f.pkgs.For(ctx, plat)
+	if errors.Is(err, runnerpkg.ErrNoPackage) {
+		return nomad.Package{}, nil
+	}
+	if err != nil {
+		return nomad.Package{}, err
+	}
+	return nomad.Package{URL: p.URL, SHA256: p.SHA256, Version: p.Version}, nil
 }

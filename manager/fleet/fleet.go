@@ -63,6 +63,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/report"
+	"github.com/buildfleet/buildfleet/manager/runnerpkg"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -119,7 +120,13 @@ type Nomad interface {
 	LiveRunners(ctx context.Context) ([]nomad.LiveRunner, error)
 }
 
+// Packages tells which runner archive a platform's runners download.
+type Packages interface {
+	For(ctx context.Context, plat config.Platform) (runnerpkg.Package, error)
+}
+
 var (
+	_ Packages = (*runnerpkg.Cache)(nil)
 	_ GitHub   = (*github.Client)(nil)
 	_ Nomad    = (*nomad.Client)(nil)
 	_ Reporter = (*report.Reporter)(nil)
@@ -133,6 +140,9 @@ type Options struct {
 	Nomad  Nomad
 	// Reporter queues the results for GitHub; nil posts statuses directly.
 	Reporter Reporter
+	// Packages gives each runner its archive's URL and SHA-256 (dispatch
+	// meta); nil gives none (the pool's command brings its runner).
+	Packages Packages
 	Logger   *slog.Logger
 	// RetryEvery is how often pending deliveries (full pools, failed
 	// steps) are retried (default 5s).
@@ -179,6 +189,7 @@ type Fleet struct {
 	rep   Reporter
 	hh    HostHealth
 	sets  ScaleSets
+	pkgs  Packages
 	log   *slog.Logger
 	retry time.Duration
 	now   func() time.Time
@@ -235,7 +246,7 @@ func New(o Options) *Fleet {
 	if o.TakeWithin <= 0 {
 		o.TakeWithin = 3 * time.Minute
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, hh: o.Health, sets: o.ScaleSets, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, hh: o.Health, sets: o.ScaleSets, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
 		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,

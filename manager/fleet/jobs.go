@@ -131,6 +131,7 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	if pool == nil {
 		return f.fail(ctx, r, nil, fmt.Errorf("pool %s no longer configured", r.Pool))
 	}
+	var err error
 	if r.RunnerID != 0 {
 		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
 	}
@@ -138,6 +139,10 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	// and written while Nomad places the allocation. The idempotency token
 	// makes a retry of this attempt find the same child.
 	nr := nomad.Runner{Name: r.RunnerName, GitHubJobID: r.GitHubJobID, Attempt: r.Attempt}
+	if nr.Package, err = f.runnerPackage(ctx, *pool); err != nil {
+		f.log.Warn("no runner package yet, runner waits", "runner", r.RunnerName, "err", err)
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
 	child, err := f.dispatchChild(ctx, *pool, nr)
 	if err != nil {
 		f.log.Warn("nomad dispatch failed, runner waits", "runner", r.RunnerName, "err", err)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/buildfleet/buildfleet/config"

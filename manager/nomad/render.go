@@ -26,6 +26,13 @@ const (
 	MetaPool = "buildfleet_pool"
 	// MetaTier is set on the parent next to MetaPool, for operators.
 	MetaTier = "buildfleet_tier"
+	// MetaRunnerURL, MetaRunnerSHA256 and MetaRunnerVersion name the
+	// runner archive the bootstrap downloads and the checksum it must have
+	// (from GitHub's list of runner downloads; not secrets). The task sees
+	// them as NOMAD_META_runner_url etc.
+	MetaRunnerURL     = "runner_url"
+	MetaRunnerSHA256  = "runner_sha256"
+	MetaRunnerVersion = "runner_version"
 )
 
 // DefaultTierMetaKey is the node meta key listing the tiers a host serves,
@@ -160,7 +167,7 @@ func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
 		JobID: pool.NomadJob, Namespace: o.Namespace, Datacenters: pl.Datacenters,
 		NodePool: pl.NodePool, Constraints: pl.Constraints, Driver: pl.Driver, Image: pool.Image,
 		MetaRequired: []string{MetaRunnerName, MetaGitHubJobID},
-		MetaOptional: []string{MetaAttempt},
+		MetaOptional: []string{MetaAttempt, MetaRunnerURL, MetaRunnerSHA256, MetaRunnerVersion},
 		Command:      o.Command, Args: o.Args, User: o.User,
 		killTimeout: o.KillTimeout, lostAfter: o.LostAfter,
 	}

@@ -25,6 +25,14 @@ type Runner struct {
 	// JITConfig is the runner's single-use configuration. It goes into a
 	// Nomad Variable only, never into the job.
 	JITConfig config.Secret
+	// Package is the runner archive to download and its SHA-256, passed
+	// in dispatch meta; empty when the pool's command brings its runner.
+	Package Package
+}
+
+// Package is a runner archive a runner downloads.
+type Package struct {
+	URL, SHA256, Version string
 }
 
 var runnerNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -109,6 +117,9 @@ func (c *Client) DispatchChild(ctx context.Context, pool config.Pool, r Runner) 
 		MetaRunnerName:  r.Name,
 		MetaGitHubJobID: strconv.FormatInt(r.GitHubJobID, 10),
 		MetaAttempt:     strconv.Itoa(attempt),
+	}
+	if r.Package.URL != "" {
+		meta[MetaRunnerURL], meta[MetaRunnerSHA256], meta[MetaRunnerVersion] = r.Package.URL, r.Package.SHA256, r.Package.Version
 	}
 	dw := (&api.WriteOptions{Namespace: c.ns, IdempotencyToken: IdempotencyToken(r.GitHubJobID, attempt)}).WithContext(ctx)
 	prefix := fmt.Sprintf("gh%d-a%d", r.GitHubJobID, attempt)
