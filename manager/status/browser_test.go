@@ -15,30 +15,8 @@ import (
 // TestBrowser drives a real headless Chromium: the list renders, a request
 // link leads to its page, and no script from a hostile value is in the DOM.
 func TestBrowser(t *testing.T) {
-	exe := testenv.Chromium(t)
 	f := newFixture(t, nil)
-	profile := browserProfile(t)
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(profile),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	// Cancelling the browser context closes Chromium and waits for it, so
-	// that the user data dir can be removed.
-	defer cancelBrowser()
+	bctx := newBrowser(t)
 
 	var title, scripts, headerBG, sha, state, runHref string
 	var rows int
@@ -74,6 +52,35 @@ func TestBrowser(t *testing.T) {
 	if runHref != "https://github.example/python/cpython/actions/runs/777" {
 		t.Errorf("run link %q", runHref)
 	}
+}
+
+// newBrowser starts a headless Chromium for the test; it is closed (and
+// waited for) when the test ends.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	exe := testenv.Chromium(t)
+	profile := browserProfile(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	// Cancelling the browser context closes Chromium and waits for it, so
+	// that the user data dir can be removed (cleanups run last first).
+	t.Cleanup(cancel)
+	t.Cleanup(cancelAlloc)
+	t.Cleanup(cancelBrowser)
+	return bctx
 }
 
 // browserProfile is a fresh user data dir for Chromium. Chromium's helper
