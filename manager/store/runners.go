@@ -117,7 +117,10 @@ func (s *Store) ActiveRunners(ctx context.Context, pool string, states ...string
 		args = append(args, st)
 	}
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM runners WHERE pool = ? AND state IN (?`+
+	// "+pool" keeps SQLite from reading the pool's whole history through
+	// runners_pool_created: the states in flight (index runners_state) are
+	// the few rows to look at.
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM runners WHERE +pool = ? AND state IN (?`+
 		strings.Repeat(", ?", len(states)-1)+`)`, args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("counting runners of %s: %w", pool, err)
