@@ -77,6 +77,17 @@ func (l *listener) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRetry) {
+			// Not a failure: a message waits for something else (a
+			// dispatch being recorded); read it again soon.
+			l.log.Debug("message kept for later", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(l.o.Backoff):
+			}
+			continue
+		}
 		l.log.Warn("scale set listener", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():

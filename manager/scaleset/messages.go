@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/actions/actions-runner-controller/github/actions"
@@ -114,9 +115,20 @@ func (l *listener) store(ctx context.Context, ds []store.Delivery) error {
 	if _, err := l.o.Store.PutDeliveries(ctx, ds); err != nil {
 		return err
 	}
+	// Mark the jobs that have their queued delivery: adopt leaves them be.
+	for _, d := range ds {
+		var p Payload
+		if json.Unmarshal(d.Payload, &p) == nil && p.Action == "queued" {
+			if err := l.o.Store.PutKV(ctx, jobKey(p.WorkflowJob.ID), d.ID); err != nil {
+				return err
+			}
+		}
+	}
 	l.o.Notify()
 	return nil
 }
+
+func jobKey(id int64) string { return "scaleset.job." + strconv.FormatInt(id, 10) }
 
 // conclusionOf maps the service's task result to a job conclusion.
 func conclusionOf(result string) string {
@@ -176,6 +188,10 @@ func (l *listener) ours(ctx context.Context, runID int64) (bool, error) {
 		return false, err
 	}
 	for _, r := range open {
+		if r.RunID == runID {
+			// Recorded between the two reads.
+			return strings.EqualFold(r.Repo, l.repo), nil
+		}
 		if r.State != trigger.StateDispatched && r.DispatchTries > 0 {
 			return false, fmt.Errorf("%w: run %d may be a dispatch in flight", errRetry, runID)
 		}
@@ -232,30 +248,63 @@ func (l *listener) delivery(action string, requestID int64, ref jobRef, runner, 
 }
 
 // adopt pairs the jobs a new session finds available with the queued
-// jobs of buildfleet's runs that have no runner yet. An acquirable job
-// names neither its run nor its job, only its workflow and labels, so
-// requests and jobs of the same labels are paired in the order they were
-// queued; a runner of the set takes whichever assigned job comes first,
-// so the pairing decides no more than which attempt a job is counted on.
-// Only jobs of buildfleet's workflow, dispatched, are paired.
+// jobs of buildfleet's runs that have neither a runner nor a delivery yet.
+// An acquirable job names neither its run nor its job, only its workflow
+// and labels, so it is paired only when that cannot go wrong: for each
+// label set, as many requests of buildfleet's workflow (dispatched) as
+// jobs of its runs waiting; requests and jobs are then paired in the
+// order they were queued (a runner of the set takes whichever assigned
+// job comes first, so the order decides no more than which attempt a job
+// is counted on). Otherwise someone else's job could be among them and is
+// not acquired: those wait for their messages.
 func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) error {
 	wf := l.workflow()
-	var reqs []actions.AcquirableJob
+	reqs := map[string][]actions.AcquirableJob{}
 	for _, a := range avail {
 		if strings.EqualFold(a.OwnerName+"/"+a.RepositoryName, l.repo) && a.EventName == "workflow_dispatch" &&
 			strings.HasPrefix(strings.ToLower(a.JobWorkflowRef), strings.ToLower(l.repo+"/.github/workflows/"+wf+"@")) {
-			reqs = append(reqs, a)
+			k := labelKey(a.RequestLabels)
+			reqs[k] = append(reqs[k], a)
 		}
 	}
 	if len(reqs) == 0 {
 		return nil
 	}
-	sort.Slice(reqs, func(a, b int) bool { return reqs[a].RunnerRequestId < reqs[b].RunnerRequestId })
-	open, err := l.o.Store.OpenRequests(ctx)
+	waiting, err := l.waiting(ctx)
 	if err != nil {
 		return err
 	}
-	var waiting []github.Job
+	var ds []store.Delivery
+	for k, rs := range reqs {
+		js := waiting[k]
+		if len(rs) != len(js) {
+			l.log.Warn("available jobs not adopted: cannot tell which are buildfleet's", "labels", k,
+				"available", len(rs), "waiting", len(js))
+			continue
+		}
+		sort.Slice(rs, func(a, b int) bool { return rs[a].RunnerRequestId < rs[b].RunnerRequestId })
+		sort.Slice(js, func(a, b int) bool { return js[a].ID < js[b].ID })
+		for i, a := range rs {
+			ref := jobRef{Job: js[i], Repo: l.repo}
+			l.remember(a.RunnerRequestId, ref)
+			d, err := l.delivery("queued", a.RunnerRequestId, ref, "", "")
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+		}
+	}
+	return l.store(ctx, ds)
+}
+
+// waiting are the queued jobs of buildfleet's open runs in the repository
+// that have neither a runner nor a queued delivery, by label set.
+func (l *listener) waiting(ctx context.Context) (map[string][]github.Job, error) {
+	open, err := l.o.Store.OpenRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]github.Job{}
 	owner, name, _ := strings.Cut(l.repo, "/")
 	for _, r := range open {
 		if r.RunID == 0 || !strings.EqualFold(r.Repo, l.repo) {
@@ -263,7 +312,7 @@ func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) err
 		}
 		jobs, err := l.o.GitHub.RunJobs(ctx, owner, name, r.RunID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, j := range jobs {
 			if j.Status != "queued" {
@@ -272,29 +321,13 @@ func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) err
 			if _, err := l.o.Store.LatestRunner(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
 				continue // a runner was started for it (or the store failed: leave it)
 			}
-			waiting = append(waiting, j)
+			if d, err := l.o.Store.GetKV(ctx, jobKey(j.ID)); err != nil || d != "" {
+				continue // its delivery is stored
+			}
+			out[labelKey(j.Labels)] = append(out[labelKey(j.Labels)], j)
 		}
 	}
-	sort.Slice(waiting, func(a, b int) bool { return waiting[a].ID < waiting[b].ID })
-	var ds []store.Delivery
-	used := map[int64]bool{}
-	for _, a := range reqs {
-		for _, j := range waiting {
-			if used[j.ID] || !sameLabels(j.Labels, a.RequestLabels) {
-				continue
-			}
-			used[j.ID] = true
-			ref := jobRef{Job: j, Repo: l.repo}
-			l.remember(a.RunnerRequestId, ref)
-			d, err := l.delivery("queued", a.RunnerRequestId, ref, "", "")
-			if err != nil {
-				return err
-			}
-			ds = append(ds, d)
-			break
-		}
-	}
-	return l.store(ctx, ds)
+	return out, nil
 }
 
 func (l *listener) workflow() string {
@@ -306,18 +339,13 @@ func (l *listener) workflow() string {
 	return ""
 }
 
-func sameLabels(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+// labelKey is a label set's canonical form (GitHub compares labels
+// case-insensitively).
+func labelKey(ls []string) string {
+	low := make([]string, len(ls))
+	for i, l := range ls {
+		low[i] = strings.ToLower(l)
 	}
-	set := map[string]bool{}
-	for _, x := range a {
-		set[strings.ToLower(x)] = true
-	}
-	for _, y := range b {
-		if !set[strings.ToLower(y)] {
-			return false
-		}
-	}
-	return true
+	sort.Strings(low)
+	return strings.Join(low, ",")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,7 +71,8 @@ func newEnv(t *testing.T) env {
 
 func (e env) source(t *testing.T) *scaleset.Source {
 	t.Helper()
-	src, err := scaleset.New(scaleset.Options{Config: e.cfg, Store: e.st, GitHub: e.gh, Owner: "test", Backoff: 20 * time.Millisecond})
+	src, err := scaleset.New(scaleset.Options{Config: e.cfg, Store: e.st, GitHub: e.gh, Owner: "test", Backoff: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,5 +289,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// tlog writes the source's log to the test's.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
