@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make demo: the whole story on one machine. Starts a Nomad dev agent, the
-# GitHub simulator (ghsim) and the manager, then plays a triager who labels a
-# PR, and shows what happens. Leaves everything running until Ctrl-C, then
-# cleans up.
+# make demo: the whole story on one machine, in the shape of a real fleet.
+# Starts a Nomad server and two donor client agents (each configured by
+# `buildfleet donor config`, joined over mutual TLS with certificates from
+# `nomad tls`), the GitHub simulator (ghsim) and the manager, then plays a
+# triager who labels PRs, and shows which host ran which builder. Leaves
+# everything running until Ctrl-C, then cleans up.
 #
 # What is not there yet is said so where it would appear (see the README).
 set -euo pipefail
@@ -21,7 +23,7 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   # Nomad leaves tmpfs secrets mounts if it could not stop its tasks.
   grep -o " $work/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${DEMO_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -32,22 +34,108 @@ wait_http() { # url what
   say "$2 did not come up; see $work/*.log"; exit 1
 }
 
-nport=$(free_port); rport=$(free_port); sport=$(free_port); mport=$(free_port)
-cat > "$work/nomad.hcl" <<HCL
+mport=$(free_port)
+# Runners run as uids of their own (isolate.sh): what they run must be
+# reachable by them, the rest of $work is not.
+chmod 0711 "$work"
+mkdir -m 0755 "$work/pub"
+cp bin/ghsim "$work/pub/ghsim"
+
+say "making the fleet's certificates with nomad tls (a CA; server, client and CLI certificates)"
+mkdir "$work/tls"
+(cd "$work/tls" && "$nomad" tls ca create && "$nomad" tls cert create -server -region global &&
+  "$nomad" tls cert create -client && "$nomad" tls cert create -cli) >/dev/null 2>&1
+tls="$work/tls"
+nomadcurl() { curl -fsS --cacert "$tls/nomad-agent-ca.pem" --cert "$tls/global-cli-nomad.pem" --key "$tls/global-cli-nomad-key.pem" "$@"; }
+
+nport=$(free_port); rport=$(free_port); sport=$(free_port)
+nomad_url="https://127.0.0.1:$nport"
+cat > "$work/server.hcl" <<HCL
+name = "server"
+data_dir = "$work/server"
 bind_addr = "127.0.0.1"
+advertise { http = "127.0.0.1"  rpc = "127.0.0.1"  serf = "127.0.0.1" }
 ports { http = $nport  rpc = $rport  serf = $sport }
-client {
-  options { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
-  node_pool = "buildfleet-linux-x86_64"
-  meta { buildfleet_tiers = "quick,refleak" }
-  node_max_allocs = 4
+disable_update_check = true
+server {
+  enabled          = true
+  bootstrap_expect = 1
 }
-plugin "raw_exec" { config { enabled = true } }
+tls {
+  http = true
+  rpc  = true
+  ca_file   = "$tls/nomad-agent-ca.pem"
+  cert_file = "$tls/global-server-nomad.pem"
+  key_file  = "$tls/global-server-nomad-key.pem"
+  verify_server_hostname = true
+  verify_https_client    = true
+}
 HCL
-say "starting Nomad dev agent on 127.0.0.1:$nport"
-env -u AWS_CA_BUNDLE "$nomad" agent -dev -config "$work/nomad.hcl" -data-dir "$work/nomad" >"$work/nomad.log" 2>&1 &
+say "starting the Nomad server on $nomad_url (mutual TLS on HTTP and RPC)"
+env -u AWS_CA_BUNDLE "$nomad" agent -config "$work/server.hcl" >"$work/server.log" 2>&1 &
 pids+=($!)
-wait_http "http://127.0.0.1:$nport/v1/nodes" "Nomad"
+for _ in $(seq 1 300); do
+  [ -n "$(nomadcurl "$nomad_url/v1/status/leader" 2>/dev/null | tr -d '"')" ] && break; sleep 0.2
+done
+
+cat > "$work/buildfleet.yaml" <<YAML
+listen: 127.0.0.1:$mport
+public_url: http://127.0.0.1:$mport
+store: {path: $work/buildfleet.db}
+github:
+  api_url: GHSIM_URL/
+  token: demo-token
+  webhook_secret: demo-webhook-secret
+repositories:
+  - name: demo/cpython
+    workflow: quick-demo.yml
+pools:
+  - {name: linux-x86_64-quick, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, release], stable: true, max_runners: 4}
+  - {name: linux-x86_64-debug, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, debug], stable: true, max_runners: 4}
+  - {name: linux-x86_64-refleak, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true, max_runners: 2}
+nomad:
+  address: "$nomad_url"
+  ca_file: "$tls/nomad-agent-ca.pem"
+  client_cert_file: "$tls/global-cli-nomad.pem"
+  client_key_file: "$tls/global-cli-nomad-key.pem"
+YAML
+
+# start_donor NAME TIERS: a donor's client agent from `buildfleet donor
+# config`; on one machine, each also gets its own data dir, ports and the
+# client certificate (a donor puts those files where the config says).
+start_donor() {
+  local name=$1 tiers=$2
+  local cmd=(bin/buildfleet donor config --platform linux-x86_64 --tiers "$tiers" --slots 2
+    --owner "Donor $name" --contact "$name@example.org" --servers "127.0.0.1:$rport" --name "$name")
+  say "donor $name runs: ${cmd[*]}"
+  "${cmd[@]}" >"$work/$name.hcl"
+  local hp rp sp
+  hp=$(free_port); rp=$(free_port); sp=$(free_port)
+  cat >"$work/$name-local.hcl" <<HCL
+data_dir = "$work/$name"
+bind_addr = "127.0.0.1"
+advertise { http = "127.0.0.1"  rpc = "127.0.0.1"  serf = "127.0.0.1" }
+ports { http = $hp  rpc = $rp  serf = $sp }
+tls {
+  ca_file   = "$tls/nomad-agent-ca.pem"
+  cert_file = "$tls/global-client-nomad.pem"
+  key_file  = "$tls/global-client-nomad-key.pem"
+}
+HCL
+  env -u AWS_CA_BUNDLE "$nomad" agent -config "$work/$name.hcl" -config "$work/$name-local.hcl" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+}
+start_donor donor-a quick
+start_donor donor-b quick,refleak
+for _ in $(seq 1 300); do
+  ready=$(nomadcurl "$nomad_url/v1/nodes" 2>/dev/null | python3 -c '
+import json, sys
+print(sum(1 for n in json.load(sys.stdin) if n["Status"] == "ready" and n["Drivers"].get("raw_exec", {}).get("Healthy")))' 2>/dev/null || echo 0)
+  [ "$ready" = 2 ] && break; sleep 0.2
+done
+say "donors joined: $(nomadcurl "$nomad_url/v1/nodes" | python3 -c '
+import json, sys
+print(", ".join("%s (%s, pool %s)" % (n["Name"], n["Status"], n["NodePool"]) for n in json.load(sys.stdin)))')"
 
 gport=$(free_port)
 ghsim_url="http://127.0.0.1:$gport"
@@ -59,25 +147,9 @@ bin/ghsim serve --listen "127.0.0.1:$gport" --workflows workflows --repo demo/cp
 pids+=($!)
 wait_http "$ghsim_url/_ghsim/faults" "ghsim"
 
-cat > "$work/buildfleet.yaml" <<YAML
-listen: 127.0.0.1:$mport
-public_url: http://127.0.0.1:$mport
-store: {path: $work/buildfleet.db}
-github:
-  api_url: $ghsim_url/
-  token: demo-token
-  webhook_secret: demo-webhook-secret
-repositories:
-  - name: demo/cpython
-    workflow: quick-demo.yml
-pools:
-  - {name: linux-x86_64-quick, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, release], stable: true, max_runners: 4}
-  - {name: linux-x86_64-debug, platform: linux-x86_64, tier: quick, labels: [self-hosted, buildfleet, linux, x86_64, quick, debug], stable: true, max_runners: 4}
-  - {name: linux-x86_64-refleak, platform: linux-x86_64, tier: refleak, labels: [self-hosted, buildfleet, linux, x86_64, refleak], stable: true, max_runners: 2}
-nomad: {address: "http://127.0.0.1:$nport"}
-YAML
+sed -i "s|GHSIM_URL|$ghsim_url|" "$work/buildfleet.yaml"
 say "registering the pools' parameterized jobs on Nomad (stand-in runner: ghsim runner)"
-bin/buildfleet --config "$work/buildfleet.yaml" nomad apply --ghsim "$PWD/bin/ghsim" | sed 's/^/      /'
+bin/buildfleet --config "$work/buildfleet.yaml" nomad apply --ghsim "$work/pub/ghsim" | sed 's/^/      /'
 
 say "starting the manager on 127.0.0.1:$mport"
 bin/buildfleet serve --config "$work/buildfleet.yaml" >"$work/manager.log" 2>&1 &
@@ -121,20 +193,36 @@ for r in json.load(sys.stdin):
     print("      run %s %r: %s %s, sha input %s" % (r["id"], r.get("display_title"), r["status"], r.get("conclusion") or "", r.get("inputs", {}).get("sha")))
     for j in r.get("jobs", []):
         print("        job %-22s %-11s %-9s runner %s  %s" % (j["name"], j["status"], j.get("conclusion") or "", j.get("runner_name"), j.get("html_url")))'
-say "runners the manager placed on Nomad (one ephemeral JIT runner per job):"
-req=$(curl -fsS "http://127.0.0.1:$mport/api/v1/requests" | python3 -c '
+sha2=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
+say "PR #2 at $sha2 gets the refleak label: only donor-b lists refleak"
+curl -fsS -XPOST "$ghsim_url/_ghsim/repos/demo/cpython/pulls" \
+  -d "{\"title\":\"gh-2: demo\",\"author\":\"contributor\",\"fork\":\"contributor\",\"head_sha\":\"$sha2\"}" >/dev/null
+curl -fsS -XPOST "$ghsim_url/_ghsim/repos/demo/cpython/pulls/2/labels" -d '{"label":"🔨 test-with-refleak-buildbots","user":"triager"}' >/dev/null
+for _ in $(seq 1 60); do
+  done_runs=$(curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/runs" | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+print(sum(1 for r in json.load(sys.stdin) if r["status"] == "completed"))')
+  [ "$done_runs" -ge 2 ] && break
+  sleep 1
+done
+
+say "which host ran which builder (the manager's runners, Nomad's allocations):"
+nomadcurl "$nomad_url/v1/allocations" >"$work/allocs.json"
+curl -fsS "http://127.0.0.1:$mport/api/v1/requests" >"$work/requests.json"
+python3 - "$work" "$mport" <<'PY'
+import json, sys, urllib.request
+work, mport = sys.argv[1], sys.argv[2]
+node_of = {a["JobID"]: a["NodeName"] for a in json.load(open(work + "/allocs.json"))}
+d = json.load(open(work + "/requests.json"))
 reqs = d.get("requests", d) if isinstance(d, dict) else d
-acc = [r for r in reqs if r.get("state") not in ("refused",)]
-print(acc[0]["id"] if acc else "")')
-if [ -n "$req" ]; then
-  curl -fsS "http://127.0.0.1:$mport/api/v1/requests/$req" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-for x in r.get("runners", []):
-    print("      %-32s pool %-22s nomad job %-58s %s %s" % (x["runner_name"], x["pool"], x.get("nomad_job_id", ""), x["state"], x.get("conclusion", "")))'
-fi
+for r in reqs:
+    if r.get("state") == "refused":
+        continue
+    full = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/requests/%s" % (mport, r["id"])))
+    for x in full.get("runners", []):
+        print("      PR #%-3s %-8s builder %-22s on %-8s runner %s %s" % (r.get("pr"), r.get("tier"), x["pool"],
+              node_of.get(x.get("nomad_job_id", ""), "(not placed)"), x["runner_name"], x.get("conclusion", "")))
+PY
 say "results on the PR head $sha (latest per builder, as GitHub shows them):"
 curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/commits/$sha" | python3 -c '
 import json, sys
@@ -151,6 +239,6 @@ if not seen and not v.get("check_runs"):
     print("      (none yet)")'
 
 say "status page: http://127.0.0.1:$mport/  (metrics: /metrics, readiness: /readyz)"
-say "Nomad UI:    http://127.0.0.1:$nport/ui    ghsim: $ghsim_url/_ghsim/calls"
+say "Nomad UI:    $nomad_url/ui (with the CLI certificate in $tls)    ghsim: $ghsim_url/_ghsim/calls"
 say "logs in $work; press Ctrl-C to stop and clean up"
 wait "${pids[@]}"

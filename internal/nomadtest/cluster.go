@@ -267,7 +267,8 @@ func (c *Cluster) StartClient(t testing.TB, name string, donorHCL []byte) *Agent
 			t.Fatal(err)
 		}
 		httpPort = ports[0]
-		override += fmt.Sprintf("bind_addr = \"127.0.0.1\"\nports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n", ports[0], ports[1], ports[2])
+		override += fmt.Sprintf("bind_addr = \"127.0.0.1\"\nadvertise {\n  http = \"127.0.0.1\"\n  rpc = \"127.0.0.1\"\n  serf = \"127.0.0.1\"\n}\n"+
+			"ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n", ports[0], ports[1], ports[2])
 	}
 	a, err := c.launch(t, name, dir, h, override, "https://"+net.JoinHostPort(ip, fmt.Sprint(httpPort)), donorFile)
 	if err != nil {
