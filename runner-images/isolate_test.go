@@ -83,3 +83,58 @@ func TestIsolateRefusesWithoutJITConfig(t *testing.T) {
 		t.Errorf("exit %v, output %q; want a refusal naming the missing JIT config", err, out)
 	}
 }
+
+// TestIsolateUnprivilegedAgent runs isolate.sh as an unprivileged agent
+// would (uid nobody, via setpriv): the runner keeps that uid, gets a fresh
+// private work dir under the task dir, removed afterwards, and the clean
+// environment; with group 0 among the agent's groups it refuses.
+func TestIsolateUnprivilegedAgent(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to become another user")
+	}
+	need(t, "setpriv", "apt-get install util-linux")
+	dir, err := os.MkdirTemp("", "isolate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script, _ := filepath.Abs("unix/isolate.sh")
+	task := filepath.Join(dir, "task")
+	secrets := filepath.Join(dir, "secrets")
+	for _, d := range []string{task, secrets} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(secrets, "jit"), secret, 0o600)
+	if err := os.Chown(filepath.Join(secrets, "jit"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	run := func(groups string) (string, error) {
+		cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--groups="+groups, "--",
+			"sh", script, "--", "/bin/sh", "-c", `echo "uid=$(id -u) groups=$(id -G) pwd=$(pwd)"; env; test -r "$JIT_CONFIG_FILE" && echo OWN-JIT-OK`)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "NOMAD_SECRETS_DIR=" + secrets, "NOMAD_TASK_DIR=" + task, "NOMAD_TOKEN=s3cret-token"}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("65534")
+	if err != nil {
+		t.Fatalf("isolate.sh as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "uid=65534 groups=65534 pwd="+task+"/runner.") || !strings.Contains(out, "OWN-JIT-OK") ||
+		strings.Contains(out, "s3cret-token") {
+		t.Errorf("runner under an unprivileged agent:\n%s", out)
+	}
+	if left, _ := os.ReadDir(task); len(left) != 0 {
+		t.Errorf("work dir left behind: %v", left)
+	}
+	if out, err := run("65534,0"); err == nil || !strings.Contains(out, "group 0") {
+		t.Errorf("agent user with group 0: %v\n%s", err, out)
+	}
+}

@@ -60,6 +60,9 @@ type ClusterOptions struct {
 	// Clients is how many client agents the test will start (the network
 	// namespaces are made up front).
 	Clients int
+	// Loopback keeps the clients in the test's network namespace, on ports
+	// of their own, even where namespaces would work.
+	Loopback bool
 }
 
 // StartCluster starts the server and prepares the clients' hosts; all is
@@ -73,7 +76,11 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	}
 	c.dir = dir
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c.setupHosts(t, o.Clients)
+	if o.Loopback {
+		c.NoNetnsReason = "asked for loopback clients"
+	} else {
+		c.setupHosts(t, o.Clients)
+	}
 
 	var ips []net.IP
 	for _, h := range c.hosts {

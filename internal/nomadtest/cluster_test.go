@@ -1,6 +1,7 @@
 package nomadtest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/buildfleet/buildfleet/nomad/donor"
@@ -10,7 +11,13 @@ import (
 // configuration joins the server over mutual TLS, in its node pool and
 // with its meta; an API client without a certificate is refused.
 func TestClusterJoinsDonorOverMTLS(t *testing.T) {
-	c := StartCluster(t, ClusterOptions{Clients: 1})
+	for _, loopback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("loopback=%v", loopback), func(t *testing.T) { testClusterJoins(t, loopback) })
+	}
+}
+
+func testClusterJoins(t *testing.T, loopback bool) {
+	c := StartCluster(t, ClusterOptions{Clients: 1, Loopback: loopback})
 	if !c.Netns {
 		t.Logf("no network namespaces: %s", c.NoNetnsReason)
 	}
