@@ -102,7 +102,7 @@ func TestScaleSetManagerDownLosesNoJob(t *testing.T) {
 	h, _ := newFleetHarnessWith(t, fleetSetup{pools: pools})
 	// The listener's polls hang: the job message is not read before the
 	// stop.
-	hang := ghsim.Fault{Kind: ghsim.FaultLatency, Path: "/_queue/", Latency: "60s"}
+	hang := ghsim.Fault{Kind: ghsim.FaultLatency, Service: true, Path: "/_queue/", Latency: "60s"}
 	if err := h.gh.AddFault(hang); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package ghsim
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -55,14 +54,18 @@ func writeActionsError(w http.ResponseWriter, code int, typeName, msg string) {
 	writeJSON(w, code, obj{"typeName": typeName, "message": msg, "$id": "1", "errorCode": 0, "eventId": 3000})
 }
 
-// svcFaults applies the REST side's fault rules (5xx, latency, 429) to an
-// Actions service endpoint, matched by method and path like REST calls.
+// svcFaults applies the Actions service's fault rules (Fault.Service:
+// 5xx, latency, token_expiry) to a scale-set endpoint, matched by method
+// and path as the runners' service calls are. token_expiry expires the
+// call's message queue token (the listener must refresh its session) or,
+// on an admin call, its admin token (ARC registers again only when the
+// token's exp claim says so, so that call fails).
 func (s *Server) svcFaults(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		f := s.faults.match(r.Method, r.URL.Path)
+		f := s.faults.matchService(r.Method, r.URL.Path)
 		if f != nil {
 			switch f.Kind {
-			case FaultLatency, FaultSlowAnswer:
+			case FaultLatency:
 				select {
 				case <-time.After(f.delay):
 				case <-r.Context().Done():
@@ -71,17 +74,29 @@ func (s *Server) svcFaults(h http.HandlerFunc) http.HandlerFunc {
 			case FaultServerError:
 				writeActionsError(w, f.Status, "ServiceUnavailableException", http.StatusText(f.Status))
 				return
-			default:
-				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-				writeActionsError(w, http.StatusTooManyRequests, "TooManyRequestsException", "too many requests")
-				return
+			case FaultTokenExpiry:
+				s.expireToken(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 			}
 		}
 		h(w, r)
 	}
 }
 
-type adminKey struct{}
+// expireToken ends a message queue or admin token now.
+func (s *Server) expireToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.scaleSets()
+	for _, set := range ss.sets {
+		if set.session != nil && set.session.Token == tok {
+			set.session.TokenExpires = s.opts.Now().Add(-time.Second)
+		}
+	}
+	if at, ok := ss.admin[tok]; ok {
+		at.expires = s.opts.Now().Add(-time.Second)
+		ss.admin[tok] = at
+	}
+}
 
 // svcAdmin authenticates an admin call (the JWT from
 // runner-registration) and applies faults.
@@ -245,6 +260,13 @@ func (s *Server) handleCreateScaleSet(w http.ResponseWriter, r *http.Request, rp
 			return
 		}
 	}
+	if len(b.Labels) > 1 {
+		// "runner scale sets can ... only have one label assigned to
+		// them" (docs.github.com, About runner scale sets); the status
+		// code is a guess.
+		writeActionsError(w, http.StatusBadRequest, "ArgumentException", "a runner scale set has one label")
+		return
+	}
 	ss.nextSet++
 	set := &scaleSet{ID: ss.nextSet, Name: b.Name, Repo: rp, Group: g, CreatedOn: s.now()}
 	for _, l := range b.Labels {
@@ -347,274 +369,4 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request, set
 	set.session = nil
 	s.cond.Broadcast()
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// acquirableJSON is ARC's AcquirableJob.
-func (s *Server) acquirableJSON(rq *ssRequest) obj {
-	m := s.jobMessage("JobAvailable", rq, nil)
-	out := obj{}
-	for _, k := range []string{"acquireJobUrl", "messageType", "runnerRequestId", "repositoryName", "ownerName", "jobWorkflowRef", "eventName", "requestLabels"} {
-		out[k] = m[k]
-	}
-	return out
-}
-
-// handleAcquirableJobs lists the set's available jobs; 204 when there are
-// none (ARC's GetAcquirableJobs takes 204 as an empty list).
-func (s *Server) handleAcquirableJobs(w http.ResponseWriter, _ *http.Request, set *scaleSet) {
-	list := []obj{}
-	for _, rq := range s.acquirable(set) {
-		list = append(list, s.acquirableJSON(rq))
-	}
-	if len(list) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeJSON(w, http.StatusOK, obj{"count": len(list), "value": list})
-}
-
-// queueSession authenticates a message queue call ("Bearer <message queue
-// access token>"); an expired or unknown token is 401 with a text body,
-// which ARC turns into MessageQueueTokenExpiredError. Callers hold s.mu.
-func (s *Server) queueSession(w http.ResponseWriter, r *http.Request, set *scaleSet) bool {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	se := set.session
-	if se == nil || (r.PathValue("sid") != "" && !strings.EqualFold(se.ID, r.PathValue("sid"))) ||
-		subtle.ConstantTimeCompare([]byte(se.Token), []byte(tok)) != 1 || s.opts.Now().After(se.TokenExpires) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte("message queue token expired or invalid"))
-		return false
-	}
-	return true
-}
-
-// handleAcquireJobs takes the listed available requests for the set and
-// assigns them to it: 200 {count, value: [acquired ids]}. Requests already
-// assigned to the set count as acquired; others (gone, done, another
-// set's) are left out.
-func (s *Server) handleAcquireJobs(w http.ResponseWriter, r *http.Request) {
-	var ids []int64
-	if !decodeBody(w, r, &ids) {
-		return
-	}
-	id, _ := strconv.Atoi(r.PathValue("id"))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.scaleSets()
-	set := ss.sets[id]
-	if set == nil {
-		writeActionsError(w, http.StatusNotFound, "RunnerScaleSetNotFoundException", "runner scale set not found")
-		return
-	}
-	if !s.queueSession(w, r, set) {
-		return
-	}
-	got := []int64{}
-	for _, want := range ids {
-		for _, rq := range ss.reqs {
-			if rq.ID != want || rq.Set != set {
-				continue
-			}
-			if rq.State == ssAvailable {
-				rq.State = ssAssigned
-				s.postJobMessage(set, "JobAssigned", rq, nil)
-			}
-			if rq.State == ssAssigned {
-				got = append(got, rq.ID)
-			}
-		}
-	}
-	s.cond.Broadcast()
-	writeJSON(w, http.StatusOK, obj{"count": len(got), "value": got})
-}
-
-// handleGetMessage long-polls for the oldest message after lastMessageId:
-// 200 with it, or 202 when none came in time (ARC: 202 is "no message").
-func (s *Server) handleGetMessage(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.Atoi(r.PathValue("id"))
-	last, _ := strconv.ParseInt(r.URL.Query().Get("lastMessageId"), 10, 64)
-	s.mu.Lock()
-	wait := scaleSetPollWait
-	if d := s.scaleSets().pollWait; d > 0 {
-		wait = d
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	defer close(done)
-	timer := time.AfterFunc(wait, func() { s.mu.Lock(); s.cond.Broadcast(); s.mu.Unlock() })
-	defer timer.Stop()
-	deadline := time.Now().Add(wait)
-	go func() {
-		select {
-		case <-r.Context().Done():
-			s.mu.Lock()
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		case <-done:
-		}
-	}()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		set := s.scaleSets().sets[id]
-		if set == nil {
-			writeActionsError(w, http.StatusNotFound, "RunnerScaleSetNotFoundException", "runner scale set not found")
-			return
-		}
-		if !s.queueSession(w, r, set) {
-			return
-		}
-		for _, m := range set.queue {
-			if m.ID > last {
-				writeJSON(w, http.StatusOK, obj{"messageId": m.ID, "messageType": m.Type, "body": m.Body, "statistics": s.statistics(set)})
-				return
-			}
-		}
-		select {
-		case <-s.closed:
-			w.WriteHeader(http.StatusAccepted)
-			return
-		default:
-		}
-		if r.Context().Err() != nil || !time.Now().Before(deadline) {
-			w.WriteHeader(http.StatusAccepted)
-			return
-		}
-		s.cond.Wait()
-	}
-}
-
-func (s *Server) handleDeleteMessage(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.Atoi(r.PathValue("id"))
-	mid, _ := strconv.ParseInt(r.PathValue("mid"), 10, 64)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set := s.scaleSets().sets[id]
-	if set == nil {
-		writeActionsError(w, http.StatusNotFound, "RunnerScaleSetNotFoundException", "runner scale set not found")
-		return
-	}
-	if !s.queueSession(w, r, set) {
-		return
-	}
-	for i, m := range set.queue {
-		if m.ID == mid {
-			set.queue = append(set.queue[:i:i], set.queue[i+1:]...)
-			break
-		}
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleScaleSetJIT registers an ephemeral runner in the set and returns
-// its JIT config: 200 {runner: {id, name, runnerScaleSetId},
-// encodedJITConfig}. The runner carries the set's labels and takes only
-// jobs assigned to the set.
-func (s *Server) handleScaleSetJIT(w http.ResponseWriter, r *http.Request, set *scaleSet) {
-	var b struct {
-		Name       string `json:"name"`
-		WorkFolder string `json:"workFolder"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || strings.TrimSpace(b.Name) == "" {
-		writeActionsError(w, http.StatusBadRequest, "ArgumentException", "name is required")
-		return
-	}
-	rp := set.Repo
-	if _, dup := rp.Runners[strings.ToLower(b.Name)]; dup {
-		// Guess: the service's name for it, as actions/runner reports a
-		// duplicate agent; the status code is not documented.
-		writeActionsError(w, http.StatusConflict, "AgentExistsException", "A runner with the name "+b.Name+" already exists.")
-		return
-	}
-	if b.WorkFolder == "" {
-		b.WorkFolder = "_work"
-	}
-	rn := &runner{
-		ID: s.st.id(), Repo: rp, Name: b.Name, Labels: append([]string(nil), set.Labels...), GroupID: set.Group.ID,
-		WorkFolder: b.WorkFolder, Status: "offline",
-	}
-	key, err := newRunnerKey()
-	if err != nil {
-		writeActionsError(w, http.StatusInternalServerError, "VssServiceException", err.Error())
-		return
-	}
-	cfg, err := s.encodeJIT(rn, key)
-	if err != nil {
-		writeActionsError(w, http.StatusInternalServerError, "VssServiceException", err.Error())
-		return
-	}
-	rp.Runners[strings.ToLower(rn.Name)] = rn
-	s.st.runner[rn.ID] = rn
-	s.scaleSets().byRunner[rn.ID] = set
-	writeJSON(w, http.StatusOK, obj{
-		"runner":           obj{"id": rn.ID, "name": rn.Name, "runnerScaleSetId": set.ID},
-		"encodedJITConfig": cfg,
-	})
-}
-
-// agentOf finds a runner of the admin token's repository.
-func (s *Server) agentOf(rp *repo, id int64) *runner {
-	if rn := s.st.runner[id]; rn != nil && rn.Repo == rp {
-		return rn
-	}
-	return nil
-}
-
-func (s *Server) agentJSON(rn *runner) obj {
-	setID := 0
-	if set := s.scaleSets().byRunner[rn.ID]; set != nil {
-		setID = set.ID
-	}
-	return obj{"id": rn.ID, "name": rn.Name, "runnerScaleSetId": setID}
-}
-
-func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request, rp *repo) {
-	id, _ := strconv.ParseInt(r.PathValue("rid"), 10, 64)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rn := s.agentOf(rp, id)
-	if rn == nil {
-		writeActionsError(w, http.StatusNotFound, "AgentNotFoundException", "runner not found")
-		return
-	}
-	writeJSON(w, http.StatusOK, s.agentJSON(rn))
-}
-
-func (s *Server) handleAgentByName(w http.ResponseWriter, r *http.Request, rp *repo) {
-	name := r.URL.Query().Get("agentName")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := []obj{}
-	if rn := rp.Runners[strings.ToLower(name)]; rn != nil {
-		list = append(list, s.agentJSON(rn))
-	}
-	writeJSON(w, http.StatusOK, obj{"count": len(list), "value": list})
-}
-
-func (s *Server) handleDeleteAgent(w http.ResponseWriter, r *http.Request, rp *repo) {
-	id, _ := strconv.ParseInt(r.PathValue("rid"), 10, 64)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rn := s.agentOf(rp, id)
-	if rn == nil {
-		writeActionsError(w, http.StatusNotFound, "AgentNotFoundException", "runner not found")
-		return
-	}
-	if rn.Busy {
-		// As the REST endpoint: a busy runner cannot be removed.
-		writeActionsError(w, http.StatusBadRequest, "AgentBusyException", "the runner is running a job")
-		return
-	}
-	s.deleteRunner(rn)
-	delete(s.scaleSets().byRunner, rn.ID)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// SetScaleSetPollWait sets how long GetMessage holds a poll before 202
-// (tests shorten it).
-func (s *Server) SetScaleSetPollWait(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scaleSets().pollWait = d
 }

@@ -293,6 +293,20 @@ func TestScaleSetFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("token expiry fault", func(t *testing.T) {
+		if err := s.AddFault(Fault{Kind: FaultTokenExpiry, Service: true, Path: "/_queue/", Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.GetMessage(ctx(t), se.MessageQueueUrl, se.MessageQueueAccessToken, 0)
+		var expired *actions.MessageQueueTokenExpiredError
+		if !errors.As(err, &expired) {
+			t.Fatalf("GetMessage after a token_expiry fault: %v", err)
+		}
+		if se, err = c.RefreshMessageSession(ctx(t), set.Id, se.SessionId); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("duplicate messages", func(t *testing.T) {
 		s.DuplicateScaleSetMessages(1)
 		dispatchBuild(t, s, "linux-quick")
@@ -304,13 +318,13 @@ func TestScaleSetFaults(t *testing.T) {
 	})
 
 	t.Run("5xx is retried by the client", func(t *testing.T) {
-		if err := s.AddFault(Fault{Kind: FaultServerError, Path: "/acquirablejobs$", Count: 1, Status: 503}); err != nil {
+		if err := s.AddFault(Fault{Kind: FaultServerError, Service: true, Path: "/acquirablejobs$", Count: 1, Status: 503}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.GetAcquirableJobs(ctx(t), set.Id); err != nil {
 			t.Fatalf("one 503 then success: %v", err)
 		}
-		if err := s.AddFault(Fault{Kind: FaultServerError, Path: "/acquirablejobs$", Count: 5, Status: 503}); err != nil {
+		if err := s.AddFault(Fault{Kind: FaultServerError, Service: true, Path: "/acquirablejobs$", Count: 5, Status: 503}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.GetAcquirableJobs(ctx(t), set.Id); err == nil {
