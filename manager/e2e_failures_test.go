@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
@@ -28,6 +29,9 @@ type fleetSetup struct {
 	waitingAfter time.Duration
 	// reconcileEvery is the manager's ReconcileEvery.
 	reconcileEvery time.Duration
+	// ghsim configures the simulator (RunnerCommand is set to the built
+	// ghsim, whose runner the packages of runners/downloads start).
+	ghsim ghsim.Options
 }
 
 // newFleetHarnessWith is newFleetHarness with a runner script, pools and
@@ -39,7 +43,8 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 		t.Fatalf("building ghsim: %v", err)
 	}
 	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}})
-	gh, pr, sha := startGHSim(t)
+	s.ghsim.RunnerCommand = bin
+	gh, pr, sha := startGHSimWith(t, s.ghsim)
 	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter,
 		reconcileEvery: s.reconcileEvery}
 	h.cfg.Nomad.Address = ag.Addr

@@ -18,11 +18,11 @@ import (
 // ACTIONS_RUNNER_INPUT_JITCONFIG) and nowhere else.
 const secret = "eyJKSVQiOiJzM2NyM3QtZm9yLXRlc3RzIn0="
 
-// fixture is a fake runner release served from a file:// URL, with a stub
-// uname so the script sees Linux x86_64 (or what a test says).
+// fixture is a fake runner archive served from a file:// URL and named,
+// with its checksum, in the dispatch meta the manager sets.
 type fixture struct {
-	dir, task, cache, jit, sums string
-	env                         []string
+	dir, task, cache, jit, archive, sum string
+	env                                 []string
 }
 
 // fakeRunSh records its arguments and environment, prints something, and
@@ -34,38 +34,33 @@ pwd > "$OUT/pwd"
 echo "runner: listening for jobs"
 `
 
-func newFixture(t *testing.T, version, runSh string) *fixture {
+func newFixture(t *testing.T, runSh string) *fixture {
 	t.Helper()
 	need(t, "sh", "a POSIX shell")
 	need(t, "curl", "apt-get install curl")
 	need(t, "tar", "apt-get install tar")
 	dir := t.TempDir()
 	f := &fixture{
-		dir:   dir,
-		task:  filepath.Join(dir, "task"),
-		cache: filepath.Join(dir, "cache"),
-		jit:   filepath.Join(dir, "secrets", "jit"),
-		sums:  filepath.Join(dir, "checksums.txt"),
+		dir:     dir,
+		task:    filepath.Join(dir, "task"),
+		cache:   filepath.Join(dir, "cache"),
+		jit:     filepath.Join(dir, "secrets", "jit"),
+		archive: filepath.Join(dir, "srv", "actions-runner-linux-x64-9.9.9.tar.gz"),
 	}
-	bin := filepath.Join(dir, "bin")
-	for _, d := range []string{bin, f.task, filepath.Dir(f.jit), filepath.Join(dir, "srv", "v"+version), filepath.Join(dir, "out")} {
+	for _, d := range []string{f.task, filepath.Dir(f.jit), filepath.Dir(f.archive), filepath.Join(dir, "out")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(t, filepath.Join(bin, "uname"), "#!/bin/sh\ncase \"$1\" in -s) echo \"${FAKE_UNAME_S:-Linux}\" ;; -m) echo \"${FAKE_UNAME_M:-x86_64}\" ;; *) echo \"${FAKE_UNAME_S:-Linux}\" ;; esac\n", 0o755)
 	write(t, f.jit, secret+"\n", 0o600)
-	name := "actions-runner-linux-x64-" + version + ".tar.gz"
-	archive := filepath.Join(dir, "srv", "v"+version, name)
-	writeTarGz(t, archive, map[string]string{"run.sh": runSh, "bin/Runner.Listener": "fake"})
-	write(t, f.sums, sha256File(t, archive)+"  "+name+"\n", 0o644)
+	writeTarGz(t, f.archive, map[string]string{"run.sh": runSh, "bin/Runner.Listener": "fake"})
+	f.sum = sha256File(t, f.archive)
 	f.env = append(os.Environ(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+dir,
 		"OUT="+filepath.Join(dir, "out"),
-		"RUNNER_VERSION="+version,
-		"RUNNER_BASE_URL=file://"+filepath.Join(dir, "srv"),
-		"RUNNER_CHECKSUMS_FILE="+f.sums,
+		"NOMAD_META_runner_url=file://"+f.archive,
+		"NOMAD_META_runner_sha256="+strings.ToUpper(f.sum), // case does not matter
+		"NOMAD_META_runner_version=9.9.9",
 		"RUNNER_CACHE_DIR="+f.cache,
 		"JIT_CONFIG_FILE="+f.jit,
 		"NOMAD_TASK_DIR="+f.task,
@@ -163,7 +158,7 @@ func (f *fixture) assertClean(t *testing.T, stdout, stderr string) {
 }
 
 func TestRunRunnerStartsRunnerWithJITConfig(t *testing.T) {
-	f := newFixture(t, "9.9.9", fakeRunSh)
+	f := newFixture(t, fakeRunSh)
 	code, stdout, stderr := f.run(t, f.env)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -177,20 +172,21 @@ func TestRunRunnerStartsRunnerWithJITConfig(t *testing.T) {
 	if pwd := strings.TrimSpace(f.out("pwd")); !strings.HasPrefix(pwd, f.task+"/actions-runner.") {
 		t.Errorf("runner ran in %q, want a fresh dir under NOMAD_TASK_DIR", pwd)
 	}
-	if !strings.Contains(stdout, "runner: listening for jobs") {
-		t.Errorf("runner output not passed through: %q", stdout)
+	if !strings.Contains(stdout, "runner: listening for jobs") || !strings.Contains(stderr, "downloading file://") {
+		t.Errorf("runner output not passed through, or no download: %q\n%s", stdout, stderr)
 	}
 	f.assertClean(t, stdout, stderr)
-	if _, err := os.Stat(filepath.Join(f.cache, "actions-runner-linux-x64-9.9.9.tar.gz")); err != nil {
-		t.Errorf("archive not cached: %v", err)
+	if got := sha256File(t, filepath.Join(f.cache, f.sum)); got != f.sum {
+		t.Errorf("cache holds %s under %s", got, f.sum)
 	}
 
-	// Second run: from the cache, no download (the server is gone).
-	if err := os.RemoveAll(filepath.Join(f.dir, "srv")); err != nil {
+	// Second run on the same host: from the cache, no download (the
+	// server is gone).
+	if err := os.RemoveAll(filepath.Dir(f.archive)); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = f.run(t, f.env)
-	if code != 0 || strings.Contains(stderr, "downloading") {
+	if code != 0 || strings.Contains(stderr, "downloading") || !strings.Contains(stderr, "from the host's cache") {
 		t.Fatalf("cached run: exit %d\n%s", code, stderr)
 	}
 	f.assertClean(t, stdout, stderr)
@@ -198,67 +194,57 @@ func TestRunRunnerStartsRunnerWithJITConfig(t *testing.T) {
 
 func TestRunRunnerRefuses(t *testing.T) {
 	tests := []struct {
-		name    string
-		version string
-		edit    func(t *testing.T, f *fixture) []string
-		want    string
+		name string
+		edit func(t *testing.T, f *fixture) []string
+		want string
 	}{
 		{
-			name: "checksum mismatch", version: "9.9.9",
+			// A tampered archive (or a wrong checksum): refused before
+			// anything is extracted or run.
+			name: "tampered archive",
 			edit: func(t *testing.T, f *fixture) []string {
-				write(t, f.sums, strings.Repeat("ab", 32)+"  actions-runner-linux-x64-9.9.9.tar.gz\n", 0o644)
+				b, _ := os.ReadFile(f.archive)
+				write(t, f.archive, string(b)+"tampered", 0o644)
 				return f.env
 			},
-			want: "checksum mismatch for actions-runner-linux-x64-9.9.9.tar.gz; refusing",
+			want: "checksum mismatch for file://",
 		},
 		{
-			name: "version not pinned", version: "9.9.9",
-			edit: func(t *testing.T, f *fixture) []string { return f.with("RUNNER_CHECKSUMS_FILE=") },
-			want: "checksum not pinned for actions-runner-linux-x64-9.9.9.tar.gz",
+			name: "no archive named",
+			edit: func(t *testing.T, f *fixture) []string { return f.with("NOMAD_META_runner_url=") },
+			want: "no runner archive named",
 		},
 		{
-			// The script's own table for the default version: a fake
-			// archive does not match the real pin.
-			name: "built-in pin rejects a fake archive", version: "2.329.0",
-			edit: func(t *testing.T, f *fixture) []string { return f.with("RUNNER_CHECKSUMS_FILE=") },
-			want: "checksum mismatch for actions-runner-linux-x64-2.329.0.tar.gz",
+			name: "no checksum",
+			edit: func(t *testing.T, f *fixture) []string { return f.with("NOMAD_META_runner_sha256=") },
+			want: "refusing to run an unverified runner",
 		},
 		{
-			name: "unpinned platform", version: "2.329.0",
-			edit: func(t *testing.T, f *fixture) []string {
-				return f.with("RUNNER_CHECKSUMS_FILE=", "FAKE_UNAME_S=Darwin", "FAKE_UNAME_M=arm64")
-			},
-			want: "checksum not pinned for actions-runner-osx-arm64-2.329.0.tar.gz",
+			name: "checksum not hex",
+			edit: func(t *testing.T, f *fixture) []string { return f.with("NOMAD_META_runner_sha256=TODO") },
+			want: "refusing to run an unverified runner",
 		},
 		{
-			name: "freebsd", version: "9.9.9",
-			edit: func(t *testing.T, f *fixture) []string { return f.with("FAKE_UNAME_S=FreeBSD", "FAKE_UNAME_M=amd64") },
-			want: "no Actions runner for FreeBSD",
+			name: "checksum too short",
+			edit: func(t *testing.T, f *fixture) []string { return f.with("NOMAD_META_runner_sha256=abcd") },
+			want: "is not a SHA-256",
 		},
 		{
-			name: "no jit config", version: "9.9.9",
+			name: "no jit config",
 			edit: func(t *testing.T, f *fixture) []string {
 				return f.with("JIT_CONFIG_FILE=" + filepath.Join(f.dir, "missing"))
 			},
 			want: "no JIT config at",
 		},
 		{
-			name: "empty jit config", version: "9.9.9",
+			name: "empty jit config",
 			edit: func(t *testing.T, f *fixture) []string { write(t, f.jit, "", 0o600); return f.env },
 			want: "no JIT config at",
-		},
-		{
-			name: "checksum not hex", version: "9.9.9",
-			edit: func(t *testing.T, f *fixture) []string {
-				write(t, f.sums, "TODO  actions-runner-linux-x64-9.9.9.tar.gz\n", 0o644)
-				return f.env
-			},
-			want: "checksum not pinned",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, tt.version, fakeRunSh)
+			f := newFixture(t, fakeRunSh)
 			env := tt.edit(t, f)
 			code, stdout, stderr := f.run(t, env)
 			if code == 0 || !strings.Contains(stderr, tt.want) {
@@ -277,11 +263,11 @@ func TestRunRunnerRefuses(t *testing.T) {
 }
 
 func TestRunRunnerReplacesTamperedCache(t *testing.T) {
-	f := newFixture(t, "9.9.9", fakeRunSh)
+	f := newFixture(t, fakeRunSh)
 	if err := os.MkdirAll(f.cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(f.cache, "actions-runner-linux-x64-9.9.9.tar.gz"), "tampered", 0o644)
+	write(t, filepath.Join(f.cache, f.sum), "tampered", 0o644)
 	code, stdout, stderr := f.run(t, f.env)
 	if code != 0 || !strings.Contains(stderr, "downloading") {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -289,11 +275,14 @@ func TestRunRunnerReplacesTamperedCache(t *testing.T) {
 	if f.out("pwd") == "" {
 		t.Error("runner not started after re-download")
 	}
+	if got := sha256File(t, filepath.Join(f.cache, f.sum)); got != f.sum {
+		t.Error("the tampered cache file was not replaced")
+	}
 	f.assertClean(t, stdout, stderr)
 }
 
 func TestRunRunnerPassesExitStatus(t *testing.T) {
-	f := newFixture(t, "9.9.9", fakeRunSh+"exit 3\n")
+	f := newFixture(t, fakeRunSh+"exit 3\n")
 	code, stdout, stderr := f.run(t, f.env)
 	if code != 3 {
 		t.Fatalf("exit %d, want 3\n%s", code, stderr)
@@ -304,7 +293,7 @@ func TestRunRunnerPassesExitStatus(t *testing.T) {
 func TestRunRunnerForwardsSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			f := newFixture(t, "9.9.9", `#!/bin/sh
+			f := newFixture(t, `#!/bin/sh
 trap 'echo TERM > "$OUT/signal"; exit 143' TERM
 echo started > "$OUT/started"
 while :; do sleep 0.05; done
@@ -345,47 +334,5 @@ while :; do sleep 0.05; done
 			}
 			f.assertClean(t, out.String(), errb.String())
 		})
-	}
-}
-
-func TestImageEntrypoint(t *testing.T) {
-	need(t, "sh", "a POSIX shell")
-	dir := t.TempDir()
-	home := filepath.Join(dir, "runner")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(home, "run.sh"), fakeRunSh, 0o755)
-	jit := filepath.Join(dir, "jit")
-	write(t, jit, secret, 0o600)
-	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(jitFile string) (int, string) {
-		cmd := exec.Command("sh", "linux/entrypoint.sh")
-		cmd.Env = append(os.Environ(), "RUNNER_HOME="+home, "JIT_CONFIG_FILE="+jitFile, "OUT="+filepath.Join(dir, "out"))
-		b, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(b)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(b)
-	}
-	code, out := run(jit)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, out)
-	}
-	args, _ := os.ReadFile(filepath.Join(dir, "out", "args"))
-	if string(args) != "--jitconfig\n"+secret+"\n" {
-		t.Errorf("args = %q", args)
-	}
-	env, _ := os.ReadFile(filepath.Join(dir, "out", "env"))
-	if strings.Contains(out, secret) || strings.Contains(string(env), secret) {
-		t.Error("JIT config printed or in the environment")
-	}
-	if code, out := run(filepath.Join(dir, "missing")); code != 64 || !strings.Contains(out, "no JIT config") {
-		t.Errorf("missing config: exit %d, %q", code, out)
 	}
 }

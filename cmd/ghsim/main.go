@@ -66,7 +66,12 @@ func runner(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := *jit
-	if *jitFile != "" {
+	if env := os.Getenv("ACTIONS_RUNNER_INPUT_JITCONFIG"); cfg == "" && env != "" {
+		// How GitHub's runner takes it too (run-runner.sh passes it so).
+		cfg = env
+		os.Unsetenv("ACTIONS_RUNNER_INPUT_JITCONFIG")
+	}
+	if *jitFile != "" && cfg == "" {
 		b, err := os.ReadFile(*jitFile)
 		if err != nil {
 			return fmt.Errorf("reading jit config: %w", err)

@@ -79,18 +79,16 @@ func runSh(command, version string) string {
 	if command == "" {
 		return "#!/bin/sh\necho 'ghsim runner package: ghsim was started without a runner command' >&2\nexit 1\n"
 	}
+	// Like GitHub's run.sh: the JIT config comes as --jitconfig CONFIG or
+	// in $ACTIONS_RUNNER_INPUT_JITCONFIG.
 	return fmt.Sprintf(`#!/bin/sh
 # ghsim's runner package %[2]s: starts ghsim's stand-in runner.
-if [ "$1" != --jitconfig ] || [ -z "$2" ]; then
-	echo "usage: run.sh --jitconfig CONFIG" >&2
-	exit 64
-fi
-exec %[1]s runner --jitconfig "$2" --runner-version %[2]s
+exec %[1]s runner --runner-version %[2]s "$@"
 `, shQuote(command), version)
 }
 
 func runCmd(command, version string) string {
-	return fmt.Sprintf("@echo off\r\n\"%s\" runner --jitconfig %%2 --runner-version %s\r\n", command, version)
+	return fmt.Sprintf("@echo off\r\n\"%s\" runner --runner-version %s %%*\r\n", command, version)
 }
 
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -60,7 +60,7 @@ func TestRunnerDownloads(t *testing.T) {
 	h, err := tr.Next()
 	must(t, err)
 	script, _ := io.ReadAll(tr)
-	if h.Name != "run.sh" || h.Mode&0o111 == 0 || !strings.Contains(string(script), `'/opt/ghsim' runner --jitconfig "$2" --runner-version `+defaultRunnerVersion) {
+	if h.Name != "run.sh" || h.Mode&0o111 == 0 || !strings.Contains(string(script), `'/opt/ghsim' runner --runner-version `+defaultRunnerVersion+` "$@"`) {
 		t.Errorf("%s (mode %o):\n%s", h.Name, h.Mode, script)
 	}
 	old := got["linux-x64"]

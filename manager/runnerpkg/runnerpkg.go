@@ -369,7 +369,7 @@ func githubPlatform(p config.Platform) (osName, arch string, ok bool) {
 var versionRE = regexp.MustCompile(`-([0-9]+\.[0-9]+\.[0-9]+)\.(tar\.gz|zip)$`)
 
 // versionOf reads the release from an archive's name
-// (actions-runner-linux-x64-2.330.0.tar.gz).
+// (actions-runner-<os>-<arch>-<version>.tar.gz).
 func versionOf(filename string) string {
 	if m := versionRE.FindStringSubmatch(filename); m != nil {
 		return m[1]

@@ -32,6 +32,10 @@
 #   BUILDFLEET_WORK_ROOT   where root makes work dirs (default
 #                          /var/lib/buildfleet/work)
 #   BUILDFLEET_LOCK_DIR    uid locks (default /run/buildfleet/uids)
+#   BUILDFLEET_RUNNER_CACHE  the host's runner archive cache, passed on as
+#                          RUNNER_CACHE_DIR (default, as root:
+#                          /var/cache/buildfleet/runner, mode 1777; else the
+#                          agent user's ~/.cache/buildfleet-runner)
 set -eu
 
 log() { echo "isolate: $*" >&2; }
@@ -168,6 +172,19 @@ if [ -n "$bootstrap" ]; then
 	set -- /bin/sh "$work/bootstrap.sh" "$@"
 fi
 
+# The host's runner archive cache, shared by the runners' uids (one
+# verified file per checksum; run-runner.sh checks its own copy before use).
+# Sticky like /tmp: no runner's uid can replace another's file.
+cache="${BUILDFLEET_RUNNER_CACHE:-}"
+if [ -z "$cache" ] && [ -n "$uid" ]; then
+	cache=/var/cache/buildfleet/runner
+elif [ -z "$cache" ]; then
+	cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/buildfleet-runner"
+fi
+if [ -n "$uid" ]; then
+	mkdir -p "$cache" && chmod 1777 "$cache"
+fi
+
 # The runner's environment: nothing inherited but the locale, the time zone
 # and the allocation's identity (Nomad's meta holds no secret; the agent's
 # variables, a Nomad token, the secrets dir path are left out).
@@ -180,7 +197,7 @@ for name in LANG LC_ALL TZ NOMAD_ALLOC_ID NOMAD_JOB_ID NOMAD_JOB_PARENT_ID NOMAD
 done
 set -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin \
 	HOME="$work" TMPDIR="$work/tmp" USER=runner LOGNAME=runner \
-	JIT_CONFIG_FILE="$work/jit" "$@"
+	JIT_CONFIG_FILE="$work/jit" RUNNER_CACHE_DIR="$cache" "$@"
 
 log "runner uid $(if [ -n "$uid" ]; then echo "$uid"; else echo "$me (the agent's)"; fi), work dir $work"
 cd "$work"
