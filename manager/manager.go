@@ -57,6 +57,10 @@ type Options struct {
 	// ReconcileEvery is how long after the last webhook of a run in flight
 	// its jobs are compared with GitHub's (default 1m); tests shorten it.
 	ReconcileEvery time.Duration
+	// ReadyGrace is how long GitHub or Nomad may go without answering
+	// before /readyz says it is down (default 90s); ProbeEvery is how
+	// often Nomad is asked (default 15s).
+	ReadyGrace, ProbeEvery time.Duration
 	// ReportLimits pace the result writes (default GitHub's 80 a minute
 	// and 500 an hour); tests shorten them.
 	ReportLimits []report.Limit
@@ -121,13 +125,21 @@ func New(o Options) (_ *Manager, err error) {
 	m.store = st
 	m.onStop("store", func(context.Context) error { return st.Close() })
 
-	if m.gh, err = github.New(o.Config.GitHub, github.Options{Transport: o.GitHubTransport, Registerer: o.Registry}); err != nil {
+	ghBase := o.GitHubTransport
+	if ghBase == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = github.AttemptTimeout
+		ghBase = t
+	}
+	ghBase = answerTransport{next: ghBase, dep: &m.ready.github}
+	if m.gh, err = github.New(o.Config.GitHub, github.Options{Transport: ghBase, Registerer: o.Registry}); err != nil {
 		return nil, err
 	}
 	if m.nomad, err = nomad.New(o.Config.Nomad); err != nil {
 		return nil, err
 	}
 	m.nomad.SetLogger(m.log.With("component", "nomad"))
+	m.nomad.RegisterMetrics(o.Registry)
 	m.registerMetrics()
 
 	m.trig = trigger.New(trigger.Options{
@@ -159,7 +171,7 @@ func New(o Options) (_ *Manager, err error) {
 	// trigger pull_request ones.
 	fo := fleet.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs,
-		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify,
+		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify, Registerer: o.Registry,
 		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
 	}
 	if m.sets, err = m.scaleSets(); err != nil {

@@ -106,6 +106,20 @@ func TestRunServesHealthReadinessMetrics(t *testing.T) {
 		`buildfleet_build_info{version="v-test"} 1`,
 		`buildfleet_ready 1`,
 		`buildfleet_github_requests_total{code="2xx",endpoint="GET /rate_limit"}`,
+		// What an operator alerts on, each with its help text.
+		`buildfleet_nomad_calls_total{operation="GET status/leader"}`,
+		`# HELP buildfleet_queue_wait_seconds `,
+		`buildfleet_queue_wait_seconds_count{pool="q"} 0`,
+		`# HELP buildfleet_label_to_runner_started_seconds `,
+		`buildfleet_pool_pending_runners{pool="q"} 0`,
+		`buildfleet_pool_running_runners{pool="r"} 0`,
+		`buildfleet_pool_hosts{pool="q"} `,
+		`buildfleet_pool_hosts_ready{pool="q"} `,
+		`buildfleet_requests_finished_total{state="fleet_error"} 0`,
+		`buildfleet_builder_results_total{conclusion="failure",pool="q"} 0`,
+		`# HELP buildfleet_host_failures_total `,
+		`buildfleet_nomad_up 1`,
+		`buildfleet_github_up 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -156,6 +170,55 @@ func TestNotReadyUntilNomadReached(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestReadinessFollowsNomad: /readyz is 200 while Nomad answers and 503
+// naming Nomad once it has not answered for the grace period.
+func TestReadinessFollowsNomad(t *testing.T) {
+	var ghCalls atomic.Int64
+	gh := fakeGitHub(t, &ghCalls)
+	nomadUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/status/leader" {
+			io.WriteString(w, `"127.0.0.1:4647"`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	m, err := New(Options{Config: testConfig(t, gh.URL, nomadUp.URL), RecoverEvery: -1,
+		ReadyGrace: time.Second, ProbeEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + m.Addr().String()
+	eventually := func(what string, cond func(code int, body string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body := get(t, base+"/readyz")
+			if cond(code, body) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /readyz still %d %s", what, code, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	eventually("ready", func(code int, _ string) bool { return code == 200 })
+	nomadUp.Close() // Nomad dies
+	eventually("nomad down", func(code int, body string) bool {
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `"nomad":"unreachable: no answer since `) &&
+			strings.Contains(body, `"github":"ok"`)
+	})
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "buildfleet_nomad_up 0") ||
+		!strings.Contains(body, "buildfleet_ready 0") ||
+		!strings.Contains(body, `buildfleet_nomad_errors_total{kind="network",operation="GET status/leader"}`) {
+		t.Error("metrics do not say Nomad is down")
 	}
 }
 

@@ -59,6 +59,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
@@ -158,6 +160,8 @@ type Options struct {
 	// 15s; a builder placed sooner costs no queued write). A builder that
 	// max_runners holds back says so at once.
 	QueuedAfter time.Duration
+	// Registerer collects the fleet's histograms; nil registers none.
+	Registerer prometheus.Registerer
 	// Health is told of the hosts' infrastructure failures and successes
 	// (see the notify package); nil tells nobody.
 	Health HostHealth
@@ -188,6 +192,7 @@ type Fleet struct {
 	nm    Nomad
 	rep   Reporter
 	hh    HostHealth
+	m     metrics
 	sets  ScaleSets
 	pkgs  Packages
 	log   *slog.Logger
@@ -246,7 +251,7 @@ func New(o Options) *Fleet {
 	if o.TakeWithin <= 0 {
 		o.TakeWithin = 3 * time.Minute
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, hh: o.Health, sets: o.ScaleSets, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, hh: o.Health, m: newMetrics(o.Registerer, o.Config.Pools), sets: o.ScaleSets, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
 		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,

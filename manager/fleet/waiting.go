@@ -268,8 +268,17 @@ func (f *Fleet) placed(ctx context.Context, r store.Runner, u nomad.Update) {
 	case nomad.StateRunning:
 		marks.PlacedAt, marks.RunningAt = &now, &now
 	}
+	before, _ := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt)
 	if err := f.st.MarkRunner(ctx, r.GitHubJobID, r.Attempt, marks); err != nil {
 		f.log.Warn("recording placement", "runner", r.RunnerName, "err", err)
+	}
+	if before.PlacedAt.IsZero() && marks.PlacedAt != nil {
+		f.m.queueWait.WithLabelValues(r.Pool).Observe(now.Sub(waitSince(r)).Seconds())
+	}
+	if before.RunningAt.IsZero() && marks.RunningAt != nil {
+		if req, err := f.st.Request(ctx, r.RequestID); err == nil {
+			f.m.labelToRunner.Observe(now.Sub(req.CreatedAt).Seconds())
+		}
 	}
 	if !r.Waiting || r.State != StateDispatched || u.State != nomad.StatePlaced {
 		return

@@ -22,6 +22,7 @@ type Client struct {
 	hosts  hostsCache
 	names  nodeNames
 	addr   string
+	calls  *calls
 }
 
 // New builds a client; it does not contact Nomad. Only c decides the
@@ -48,6 +49,12 @@ func New(c config.Nomad) (*Client, error) {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 	}
+	cs := &calls{}
+	hc, err := countedHTTPClient(cfg.TLSConfig, cs)
+	if err != nil {
+		return nil, fmt.Errorf("nomad tls: %w", err)
+	}
+	cfg.HttpClient = hc
 	cl, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad client for %s: %w", c.Address, err)
@@ -56,7 +63,7 @@ func New(c config.Nomad) (*Client, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return &Client{api: cl, ns: ns, addr: c.Address}, nil
+	return &Client{api: cl, ns: ns, addr: c.Address, calls: cs}, nil
 }
 
 // SetLogger sets the logger of the watcher's warnings (none by default).

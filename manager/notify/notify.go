@@ -135,7 +135,16 @@ func New(o Options) *Tracker {
 	if c.FailureWindow <= 0 {
 		c.FailureWindow = config.Duration(time.Hour)
 	}
-	return &Tracker{o: o, log: o.Logger, st: o.Store, m: newMetrics(o.Registerer), hosts: map[string]*hostState{},
+	m := newMetrics(o.Registerer)
+	for _, k := range []string{FailureNeverStarted, FailureLost, FailureNotTaken} {
+		m.failures.WithLabelValues(k)
+	}
+	for _, s := range o.Senders {
+		for _, k := range []string{NoticeMissing, NoticeIneligible} {
+			m.notices.WithLabelValues(k, s.Channel(), "sent")
+		}
+	}
+	return &Tracker{o: o, log: o.Logger, st: o.Store, m: m, hosts: map[string]*hostState{},
 		wake: make(chan struct{}, 1)}
 }
 

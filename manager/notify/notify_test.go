@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
 	"github.com/buildfleet/buildfleet/manager/nomad"
@@ -205,8 +207,9 @@ func TestMissingHosts(t *testing.T) {
 	st := openStore(t)
 	cfg := config.Notify{MissingAfter: config.Duration(15 * time.Minute), MaxFailures: 3, FailureWindow: config.Duration(time.Hour),
 		WebhookURL: hook.srv.URL}
+	reg := prometheus.NewRegistry()
 	tr := notify.New(notify.Options{Config: cfg, Nodes: nodes, Store: st, Senders: notify.Senders(cfg),
-		Now: func() time.Time { return now }})
+		Now: func() time.Time { return now }, Registerer: reg})
 	tr.Poll(ctx)
 	nodes.set("alpha", "down", true, false)
 	nodes.set("beta", "down", true, false)
@@ -224,6 +227,11 @@ func TestMissingHosts(t *testing.T) {
 	ns, _ := st.HostNotices(ctx, "alpha", 10)
 	if len(ns) != 1 || ns[0].State != store.NoticeSent || ns[0].Tries != 2 {
 		t.Errorf("alpha's notices %+v, want one sent at the second try", ns)
+	}
+	for labels, want := range map[string]float64{"missing webhook retried": 1, "missing webhook sent": 1, "ineligible webhook sent": 0} {
+		if got := counter(t, reg, "buildfleet_notices_total", labels); got != want {
+			t.Errorf("buildfleet_notices_total{%s} = %v, want %v", labels, got, want)
+		}
 	}
 	hs, _ := tr.Hosts(ctx)
 	health := map[string]string{}
@@ -263,4 +271,33 @@ func TestDowntime(t *testing.T) {
 			t.Errorf("Downtime(%q) = %v", tc.v, err)
 		}
 	}
+}
+
+// counter reads the counter name of reg whose labels kind, channel and
+// outcome are given as "kind channel outcome"; -1 when there is none.
+func counter(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields(labels)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		if mf.GetHelp() == "" {
+			t.Errorf("%s has no help text", name)
+		}
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if got["kind"] == want[0] && got["channel"] == want[1] && got["outcome"] == want[2] {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
 }

@@ -3,6 +3,8 @@ package report
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/buildfleet/buildfleet/config"
 )
 
 type metrics struct {
@@ -15,9 +17,9 @@ type metrics struct {
 	results    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) metrics {
+func newMetrics(reg prometheus.Registerer, pools []config.Pool) metrics {
 	f := promauto.With(reg) // a nil registerer registers nothing
-	return metrics{
+	m := metrics{
 		writes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "buildfleet_report_writes_total",
 			Help: "GitHub writes sent for results, by kind (status, check_create, check_update, comment_create, comment_edit).",
@@ -48,4 +50,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help: "Final builder results, by pool and conclusion (success, failure, fleet_error, cancelled).",
 		}, []string{"pool", "conclusion"}),
 	}
+	// The series exist from the start: an alert sees zero, not nothing.
+	outcomes := []string{OutcomeSucceeded, OutcomeFailed, OutcomeFleetError, OutcomeCancelled}
+	for _, o := range outcomes {
+		m.outcomes.WithLabelValues(o)
+	}
+	for _, p := range pools {
+		for _, c := range []string{StateSuccess, StateFailure, OutcomeFleetError, OutcomeCancelled} {
+			m.results.WithLabelValues(p.Name, c)
+		}
+	}
+	return m
 }

@@ -170,7 +170,7 @@ func New(o Options) *Reporter {
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
-	return &Reporter{cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, m: newMetrics(o.Registerer),
+	return &Reporter{cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, m: newMetrics(o.Registerer, o.Config.Pools),
 		pace: newPacer(o.Limits), o: o, wake: make(chan struct{}, 1)}
 }
 
