@@ -19,9 +19,10 @@ import (
 // recent requests, or one request with its builders' runners.
 func (a *app) statusCmd() *cobra.Command {
 	var base string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [REQUEST_ID]",
-		Short: "Show recent build requests, or one request with its runners",
+		Short: "Show recent requests, pools, queue, hosts and release status, or one request with its builders",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if base == "" {
@@ -39,12 +40,19 @@ func (a *app) statusCmd() *cobra.Command {
 				if !requestIDRE.MatchString(args[0]) {
 					return &exitError{code: 2, msg: fmt.Sprintf("%q is not a request id (16 hex digits)", args[0])}
 				}
+				if asJSON {
+					return a.rawJSON(cmd.Context(), u.String()+"/api/v1/requests/"+args[0])
+				}
 				return a.showRequest(cmd.Context(), u.String(), args[0])
 			}
-			return a.listRequests(cmd.Context(), u.String())
+			if asJSON {
+				return a.overviewJSON(cmd.Context(), u.String())
+			}
+			return a.overview(cmd.Context(), u.String())
 		},
 	}
 	cmd.Flags().StringVar(&base, "url", "", "manager URL (default: http://<listen> from the config)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manager's JSON (the same figures as the pages)")
 	return cmd
 }
 
@@ -61,6 +69,21 @@ type apiRunner struct {
 	Conclusion string `json:"conclusion"`
 }
 
+// apiBuild is one builder's line of a request's timeline.
+type apiBuild struct {
+	Pool       string    `json:"pool"`
+	Result     string    `json:"result"`
+	Host       string    `json:"host"`
+	Queued     time.Time `json:"queued_at"`
+	Placed     time.Time `json:"placed_at"`
+	Started    time.Time `json:"started_at"`
+	Finished   time.Time `json:"finished_at"`
+	Waited     string    `json:"waited"`
+	Duration   string    `json:"duration"`
+	WaitReason string    `json:"wait_reason"`
+	JobURL     string    `json:"job_url"`
+}
+
 type apiRequest struct {
 	ID        string      `json:"id"`
 	Repo      string      `json:"repo"`
@@ -73,6 +96,7 @@ type apiRequest struct {
 	RunURL    string      `json:"run_url"`
 	CreatedAt time.Time   `json:"created_at"`
 	Runners   []apiRunner `json:"runners"`
+	Timeline  []apiBuild  `json:"timeline"`
 }
 
 func getJSON(ctx context.Context, u string, v any) error {
@@ -127,6 +151,17 @@ func (a *app) showRequest(ctx context.Context, base, id string) error {
 	if r.RunURL != "" {
 		fmt.Fprintln(a.stdout, "run:", r.RunURL)
 	}
+	if len(r.Timeline) > 0 {
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "BUILDER\tRESULT\tHOST\tQUEUED\tPLACED\tSTARTED\tFINISHED\tWAITED\tDURATION\tWAIT REASON")
+		for _, b := range r.Timeline {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Pool, b.Result, dash(b.Host), clock(b.Queued),
+				clock(b.Placed), clock(b.Started), clock(b.Finished), dash(b.Waited), dash(b.Duration), dash(b.WaitReason))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(r.Runners) == 0 {
 		return nil
 	}
@@ -143,4 +178,18 @@ func age(t time.Time) string {
 		return "-"
 	}
 	return time.Since(t).Round(time.Second).String()
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
