@@ -264,7 +264,15 @@ func (w *watcher) handle(ctx context.Context, e *api.Event) {
 	case api.TopicNode:
 		// Allocations on a host that disconnects or goes down change too and
 		// reach us on the Allocation topic; the Node topic is subscribed so
-		// consumers of the index see node changes advance it.
+		// consumers of the index see node changes advance it, and for
+		// undrained hosts (see wakeBlocked).
+		if e.Type != "NodeDrain" {
+			return
+		}
+		if n, err := e.Node(); err == nil && n != nil && n.DrainStrategy == nil &&
+			n.SchedulingEligibility == api.NodeSchedulingEligible && n.Status == api.NodeStatusReady {
+			w.wakeBlocked(ctx, n.Name)
+		}
 	}
 }
 
