@@ -24,6 +24,9 @@ namespace "buildfleet" {
 }
 
 # Node topic of the event stream, host names and eligibility in status.
+# "write" lets the manager take a host out of scheduling after repeated
+# infrastructure failures (config notify.max_failures); with "read" it
+# logs that it could not, and the host stays in.
 node {
   policy = "read"
 }
