@@ -121,6 +121,19 @@ var (
 	errEmpty = errors.New("is required")
 )
 
+// hostIsolation is the most a driver gives on a platform. raw_exec gives
+// each runner a uid of its own only on Linux, where the job's bootstrap
+// (runner-images/unix/isolate.sh) can drop root with setpriv; on macOS and
+// FreeBSD it refuses to run as root, so the agent runs as one unprivileged
+// user that all runners share, and Windows' bootstrap does not switch
+// users: isolation none.
+func hostIsolation(platform, driver string) string {
+	if p, err := config.ParsePlatform(platform); err == nil && driver == DriverRawExec && p.Kernel != "linux" {
+		return config.IsolationNone
+	}
+	return config.DriverIsolation(driver)
+}
+
 // withDefaults fills the optional fields.
 func (o Options) withDefaults() Options {
 	if o.NodePool == "" {
@@ -130,7 +143,7 @@ func (o Options) withDefaults() Options {
 		o.Driver = DriverRawExec
 	}
 	if o.Isolation == "" {
-		o.Isolation = config.DriverIsolation(o.Driver)
+		o.Isolation = hostIsolation(o.Platform, o.Driver)
 	}
 	if o.Datacenter == "" {
 		o.Datacenter = "dc1"
@@ -197,7 +210,7 @@ func (o Options) Validate() error {
 	default:
 		bad("driver", fmt.Errorf("must be raw_exec, exec or docker, got %q", o.Driver))
 	}
-	if max := config.DriverIsolation(o.Driver); config.IsolationRank(o.Isolation) < 0 {
+	if max := hostIsolation(o.Platform, o.Driver); config.IsolationRank(o.Isolation) < 0 {
 		bad("isolation", fmt.Errorf("must be one of %s, got %q", strings.Join(config.Isolations, ", "), o.Isolation))
 	} else if o.Isolation != config.IsolationVM && config.IsolationRank(o.Isolation) > config.IsolationRank(max) {
 		bad("isolation", fmt.Errorf("%s gives at most %s isolation (or vm for a virtual machine that serves builds only), not %s", o.Driver, max, o.Isolation))

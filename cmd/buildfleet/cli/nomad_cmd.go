@@ -29,7 +29,7 @@ func (f *nomadFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.command, "runner-command", "", "runner command (default: the platform's run-runner bootstrap)")
 	fs.StringArrayVar(&f.args, "runner-arg", nil, "runner argument (repeat); ${NOMAD_SECRETS_DIR}/jit is the JIT config file")
 	fs.StringVar(&f.ghsim, "ghsim", "", "use the ghsim stand-in runner at this path (demo and tests)")
-	fs.StringVar(&f.user, "runner-user", "", "host user the runner task runs as (raw_exec default: the agent's user)")
+	fs.StringVar(&f.user, "runner-user", "", "host user the runner task runs as; leave it empty: a root agent on Linux gives every runner a uid of its own (isolate.sh), which a task user prevents")
 }
 
 func (f *nomadFlags) options(c config.Config) (nomad.RenderOptions, error) {
