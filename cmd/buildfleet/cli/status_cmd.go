@@ -123,21 +123,6 @@ func getJSON(ctx context.Context, u string, v any) error {
 	return nil
 }
 
-func (a *app) listRequests(ctx context.Context, base string) error {
-	var body struct {
-		Requests []apiRequest `json:"requests"`
-	}
-	if err := getJSON(ctx, base+"/api/v1/requests", &body); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REQUEST\tREPO\tPR\tSHA\tTIER\tACTOR\tSTATE\tAGE")
-	for _, r := range body.Requests {
-		fmt.Fprintf(tw, "%s\t%s\t#%d\t%.10s\t%s\t%s\t%s\t%s\n", r.ID, r.Repo, r.PR, r.SHA, r.Tier, r.Actor, r.State, age(r.CreatedAt))
-	}
-	return tw.Flush()
-}
-
 func (a *app) showRequest(ctx context.Context, base, id string) error {
 	var r apiRequest
 	if err := getJSON(ctx, base+"/api/v1/requests/"+id, &r); err != nil {
