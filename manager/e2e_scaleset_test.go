@@ -201,3 +201,36 @@ func TestScaleSetManagerStoppedMidRun(t *testing.T) {
 		t.Errorf("runner rows %+v, want the one attempt completed", rs)
 	}
 }
+
+// TestActRunnerScaleSetPoolsSameResults is TestActRunnerFailingStepFailsOnPR
+// with two of its three pools fed by scale sets: github-act-runner, JIT
+// configs generated through the sets, and the same results and logs on the
+// PR as in webhook mode.
+func TestActRunnerScaleSetPoolsSameResults(t *testing.T) {
+	pools := scaleSetPools()
+	pools[1].Name, pools[1].ScaleSet = "linux-broken-quick", config.ScaleSet{}
+	h, _ := newFleetHarnessWith(t, fleetSetup{script: actRunnerScript(t), pools: pools})
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinal(3, 2*time.Minute)
+	want := map[string]string{"linux-quick": "success", "linux-broken-quick": "failure", "linux-asan-quick": "success"}
+	for pool, state := range want {
+		s, ok := h.finalStatuses()["buildfleet/"+pool]
+		if !ok || s.State != state {
+			t.Errorf("status of %s = %+v, want %s", pool, s, state)
+			continue
+		}
+		page := h.page(s.TargetURL + "?raw=1")
+		wantLine := "built and tested " + h.sha + " on " + pool
+		if state == "failure" {
+			wantLine = "the build on " + pool + " failed (on purpose)"
+		}
+		if !strings.Contains(page, "Runner OSDescription: github-act-runner") || !strings.Contains(page, wantLine) {
+			t.Errorf("log page of %s lacks the real runner's lines (%q):\n%s", pool, wantLine, page)
+		}
+	}
+	if n := h.calls("POST", "/generate-jitconfig"); n != 1 {
+		t.Errorf("%d REST JIT configs, want 1 (the webhook pool's)", n)
+	}
+}
