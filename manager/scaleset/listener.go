@@ -24,6 +24,7 @@ import (
 //	         create again; no id kept: another listener holds it, wait
 //	listening ──acquirable jobs (what came while no one listened), and the
 //	          REST state of the jobs the pool's runners were started for──▶
+//	          (available jobs left alone: looked at again every second or so)
 //	          ──long-poll a message─▶ store its deliveries ─▶ delete it ──┐
 //	             ▲─────────────────────────────────────────────────────────┘
 //	          token expired (401) ──▶ refresh the session
@@ -44,6 +45,11 @@ type listener struct {
 	// jobs remembers each runner request's job, so that the messages
 	// after JobAvailable cost no API call.
 	jobs map[int64]jobRef
+	// unadopted says that available jobs were left alone (which are
+	// buildfleet's could not be told yet); adoptAt is when to look again.
+	// Only the listener's goroutine uses them.
+	unadopted bool
+	adoptAt   time.Time
 }
 
 func (l *listener) scaleSet() *actions.RunnerScaleSet {
@@ -110,21 +116,50 @@ func (l *listener) step(ctx context.Context, last *int64, fresh *bool) error {
 		*last, *fresh = 0, true
 		return nil
 	case *fresh:
-		// What came while no one listened: the available jobs.
-		list, err := l.svc.GetAcquirableJobs(ctx, l.scaleSet().Id)
-		if err != nil {
-			return fmt.Errorf("listing acquirable jobs: %w", err)
-		}
-		if err := l.adopt(ctx, list.Jobs); err != nil {
-			return fmt.Errorf("adopting available jobs: %w", err)
+		// What came while no one listened: the available jobs, and what
+		// became of the jobs in flight.
+		if err := l.adoptAvailable(ctx); err != nil {
+			return err
 		}
 		if err := l.catchUp(ctx); err != nil {
 			return fmt.Errorf("catching up with jobs in flight: %w", err)
 		}
 		*fresh = false
 		return nil
+	case l.unadopted && !l.o.Now().Before(l.adoptAt):
+		// Available jobs left alone last time (a dispatch was not yet
+		// recorded, say): look again.
+		return l.adoptAvailable(ctx)
+	}
+	if l.unadopted {
+		// Poll briefly, so that the next look comes soon.
+		pctx, cancel := context.WithTimeout(ctx, adoptEvery(l.o.Backoff))
+		defer cancel()
+		err := l.poll(pctx, last)
+		if pctx.Err() != nil && ctx.Err() == nil {
+			return nil
+		}
+		return err
 	}
 	return l.poll(ctx, last)
+}
+
+// adoptEvery is how soon available jobs left alone are looked at again.
+func adoptEvery(backoff time.Duration) time.Duration { return max(backoff, time.Second) }
+
+// adoptAvailable lists the set's available jobs and adopts those of
+// buildfleet's runs.
+func (l *listener) adoptAvailable(ctx context.Context) error {
+	list, err := l.svc.GetAcquirableJobs(ctx, l.scaleSet().Id)
+	if err != nil {
+		return fmt.Errorf("listing acquirable jobs: %w", err)
+	}
+	left, err := l.adopt(ctx, list.Jobs)
+	if err != nil {
+		return fmt.Errorf("adopting available jobs: %w", err)
+	}
+	l.unadopted, l.adoptAt = left, l.o.Now().Add(adoptEvery(l.o.Backoff))
+	return nil
 }
 
 // ensureSet gets the pool's scale set, or creates it in the configured

@@ -257,7 +257,9 @@ func (l *listener) delivery(action string, requestID int64, ref jobRef, runner, 
 // job comes first, so the order decides no more than which attempt a job
 // is counted on). Otherwise someone else's job could be among them and is
 // not acquired: those wait for their messages.
-func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) error {
+// It reports whether some available jobs of buildfleet's workflow were
+// left alone.
+func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) (bool, error) {
 	wf := l.workflow()
 	reqs := map[string][]actions.AcquirableJob{}
 	for _, a := range avail {
@@ -268,18 +270,22 @@ func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) err
 		}
 	}
 	if len(reqs) == 0 {
-		return nil
+		return false, nil
 	}
-	waiting, err := l.waiting(ctx)
+	waiting, inFlight, err := l.waiting(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
+	// Worth another look only while one of buildfleet's jobs may be among
+	// them: a dispatch not yet recorded, or jobs of its runs waiting.
+	left := inFlight
 	var ds []store.Delivery
 	for k, rs := range reqs {
 		js := waiting[k]
 		if len(rs) != len(js) {
-			l.log.Warn("available jobs not adopted: cannot tell which are buildfleet's", "labels", k,
+			l.log.Debug("available jobs not adopted: cannot tell which are buildfleet's", "labels", k,
 				"available", len(rs), "waiting", len(js))
+			left = left || len(js) > 0
 			continue
 		}
 		sort.Slice(rs, func(a, b int) bool { return rs[a].RunnerRequestId < rs[b].RunnerRequestId })
@@ -289,30 +295,35 @@ func (l *listener) adopt(ctx context.Context, avail []actions.AcquirableJob) err
 			l.remember(a.RunnerRequestId, ref)
 			d, err := l.delivery("queued", a.RunnerRequestId, ref, "", "")
 			if err != nil {
-				return err
+				return false, err
 			}
 			ds = append(ds, d)
 		}
 	}
-	return l.store(ctx, ds)
+	return left, l.store(ctx, ds)
 }
 
 // waiting are the queued jobs of buildfleet's open runs in the repository
-// that have neither a runner nor a queued delivery, by label set.
-func (l *listener) waiting(ctx context.Context) (map[string][]github.Job, error) {
+// that have neither a runner nor a queued delivery, by label set; and
+// whether a dispatch is in flight (its run not recorded yet).
+func (l *listener) waiting(ctx context.Context) (map[string][]github.Job, bool, error) {
 	open, err := l.o.Store.OpenRequests(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	out := map[string][]github.Job{}
+	inFlight := false
 	owner, name, _ := strings.Cut(l.repo, "/")
 	for _, r := range open {
+		if r.RunID == 0 && r.State != trigger.StateDispatched && r.DispatchTries > 0 {
+			inFlight = true
+		}
 		if r.RunID == 0 || !strings.EqualFold(r.Repo, l.repo) {
 			continue
 		}
 		jobs, err := l.o.GitHub.RunJobs(ctx, owner, name, r.RunID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, j := range jobs {
 			if j.Status != "queued" {
@@ -327,7 +338,7 @@ func (l *listener) waiting(ctx context.Context) (map[string][]github.Job, error)
 			out[labelKey(j.Labels)] = append(out[labelKey(j.Labels)], j)
 		}
 	}
-	return out, nil
+	return out, inFlight, nil
 }
 
 func (l *listener) workflow() string {

@@ -296,3 +296,41 @@ type tlog struct{ t *testing.T }
 func (w tlog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// A job that was available before the session opened, of a dispatch not
+// yet recorded then, is adopted once the run id is: no message will come
+// for it.
+func TestSourceAdoptsOnceTheDispatchIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	arc, err := actions.NewClient(strings.TrimRight(e.cfg.GitHub.APIURL, "/")+"/"+repoName, &actions.ActionsAuth{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := arc.CreateRunnerScaleSet(ctx, &actions.RunnerScaleSet{Name: "linux-quick", RunnerGroupId: 1,
+		Labels: []actions.Label{{Type: "System", Name: "linux-quick"}}}); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	if _, _, err := e.st.CreateRequest(ctx, store.Request{ID: "in-flight", Repo: repoName, State: trigger.StateAccepted}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.UpdateRequest(ctx, "in-flight", store.RequestFields{DispatchTries: &one}); err != nil {
+		t.Fatal(err)
+	}
+	runID := e.dispatch(t, false, "linux-quick")
+	stop := run(e.source(t))
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // the session opens and leaves the job alone
+	if ds, _ := e.st.Unprocessed(ctx, 10, "workflow_job"); len(ds) != 0 {
+		t.Fatalf("adopted before the run was recorded: %+v", ds)
+	}
+	state := trigger.StateDispatched
+	if err := e.st.UpdateRequest(ctx, "in-flight", store.RequestFields{State: &state, RunID: &runID}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitDeliveries(t, 1)
+	if got[0].p.Action != "queued" || got[0].p.WorkflowJob.RunID != runID {
+		t.Fatalf("delivery %+v", got[0])
+	}
+}
