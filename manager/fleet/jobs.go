@@ -24,7 +24,7 @@ func (f *Fleet) HandleJob(ctx context.Context, d store.Delivery) error {
 	}
 	e.receivedAt = d.ReceivedAt
 	req, err := f.st.RequestByRun(ctx, e.WorkflowJob.RunID)
-	if errors.Is(err, store.ErrNotFound) && f.dispatchInFlight(ctx, d) {
+	if errors.Is(err, store.ErrNotFound) && f.dispatchInFlight(ctx, d, e.WorkflowJob.RunID) {
 		// GitHub queues a run's jobs as it answers the dispatch: the queued
 		// event can come before the trigger has stored the run id. Wait.
 		return errPending
@@ -398,7 +398,7 @@ const inFlightWait = 2 * time.Minute
 // dispatchInFlight tells whether a job of a run not (yet) known may be
 // ours: a request is between dispatching and recording its run id, and
 // the delivery is recent. Such a job waits; it is never started unknown.
-func (f *Fleet) dispatchInFlight(ctx context.Context, d store.Delivery) bool {
+func (f *Fleet) dispatchInFlight(ctx context.Context, d store.Delivery, runID int64) bool {
 	if f.now().Sub(d.ReceivedAt) > inFlightWait {
 		return false
 	}
@@ -407,7 +407,9 @@ func (f *Fleet) dispatchInFlight(ctx context.Context, d store.Delivery) bool {
 		return true // cannot tell: wait and ask again
 	}
 	for _, r := range open {
-		if r.State != trigger.StateDispatched && r.DispatchTries > 0 {
+		// The run may have been recorded after the caller looked it up
+		// (and the request marked dispatched since): ask again.
+		if r.RunID == runID || r.State != trigger.StateDispatched && r.DispatchTries > 0 {
 			return true
 		}
 	}
