@@ -1,9 +1,14 @@
 package status_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/trigger"
 )
 
 // TestHistoryPages: the grid, a builder, a request's timeline, the queue,
@@ -201,5 +206,36 @@ func getJSON(t *testing.T, f *richFixture, path string, v any) {
 	noSecrets(t, path, body)
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// TestHeldBuilderOnRequestPage: a builder that max_runners holds back has
+// no runner yet; its request's timeline still shows it waiting, and why.
+func TestHeldBuilderOnRequestPage(t *testing.T) {
+	f := newRichFixture(t)
+	ctx := context.Background()
+	id := "3333333333333333"
+	create(t, f.st, store.Request{ID: id, DeliveryID: "d-3", Repo: "python/cpython", PR: 300, SHA: strings.Repeat("d", 40),
+		Tier: "refleak", Actor: "core-dev", State: trigger.StateChecking, CreatedAt: t0})
+	state, run, builders := trigger.StateDispatched, int64(900), `[{"name":"macos-refleak","labels":["buildfleet-held"]}]`
+	if err := f.st.UpdateRequest(ctx, id, store.RequestFields{State: &state, RunID: &run, Builders: &builders}); err != nil {
+		t.Fatal(err)
+	}
+	// macos-refleak (max_runners 1) is busy with the good request's runner.
+	d := store.Delivery{ID: "q-900", Event: "workflow_job", ReceivedAt: time.Now(), Payload: []byte(
+		`{"action":"queued","workflow_job":{"id":9900,"run_id":900,"name":"macos-refleak","labels":["buildfleet-held"],` +
+			`"html_url":"https://github.example/python/cpython/actions/runs/900/job/9900"},"repository":{"full_name":"python/cpython"}}`)}
+	if err := f.fleet.HandleJob(ctx, d); err == nil {
+		t.Fatal("a job of a full pool was started")
+	}
+	_, _, body := f.get(t, "/requests/"+id)
+	for _, want := range []string{
+		`<tr data-pool="macos-refleak">`,
+		`<td><span class="cell result-waiting">waiting</span></td>`,
+		`<td class="reason">macos-refleak is full (1 of 1 runners busy)</td>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("request page lacks %q\n%s", want, body)
+		}
 	}
 }

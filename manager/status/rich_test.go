@@ -32,6 +32,7 @@ const (
 type richFixture struct {
 	*fixture
 	hooks *hookCounter
+	fleet *fleet.Fleet
 }
 
 // hookCounter is the notices' webhook receiver.
@@ -186,6 +187,7 @@ func newRichFixture(t *testing.T) *richFixture {
 	tr.SendPending(ctx)
 
 	fl := fleet.New(fleet.Options{Config: f.cfg, Store: st})
+	rf.fleet = fl
 	h := status.New(status.Options{Store: st, Config: f.cfg, Queue: fl, Health: tr, Fleet: poolHosts{nodes},
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return t0 }})
 	f.srv.Close()

@@ -238,7 +238,34 @@ func (s *server) lookup(ctx context.Context, id string) (requestView, error) {
 		return requestView{}, err
 	}
 	v.Timeline = s.timeline(bs)
+	s.addHeld(ctx, &v)
 	return v, nil
+}
+
+// addHeld shows the builders that have no runner yet (held back by the
+// pool's max_runners) with the reason from the queue.
+func (s *server) addHeld(ctx context.Context, v *requestView) {
+	if s.queue == nil {
+		return
+	}
+	has := map[string]bool{}
+	for _, b := range v.Timeline {
+		has[b.Pool] = true
+	}
+	ws, err := s.queue.Queue(ctx)
+	if err != nil {
+		s.log.Warn("reading the queue", "err", err)
+		return
+	}
+	for _, w := range ws {
+		if w.RequestID != v.ID || has[w.Pool] {
+			continue
+		}
+		has[w.Pool] = true
+		v.Timeline = append(v.Timeline, buildView{RequestID: v.ID, PR: v.PR, PRURL: v.PRURL, SHA: v.SHA, ShortSHA: v.ShortSHA,
+			Tier: v.Tier, Actor: v.Actor, Pool: w.Pool, JobID: w.JobID, Result: resultWaiting, JobURL: w.JobURL,
+			WaitReason: w.Reason, Queued: w.Since.UTC(), Created: w.Since.UTC(), Age: age(s.now().Sub(w.Since))})
+	}
 }
 
 // fail answers an error: 404 for unknown requests, else 500 with nothing
