@@ -396,3 +396,19 @@ func (s *Server) OpenScaleSetSession(id int, owner string) (string, error) {
 	set.session = &ssSession{ID: guid(), Owner: owner, Token: randomHex(20), TokenExpires: s.opts.Now().Add(scaleSetTokenTTL)}
 	return set.session.ID, nil
 }
+
+// ScaleSetStatistics returns the set's statistics as its messages carry
+// them (totalAvailableJobs, totalAssignedJobs, …), or nil for no such set.
+func (s *Server) ScaleSetStatistics(id int) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.scaleSets().sets[id]
+	if set == nil {
+		return nil
+	}
+	out := map[string]int{}
+	for k, v := range s.statistics(set) {
+		out[k], _ = v.(int)
+	}
+	return out
+}

@@ -170,9 +170,9 @@ func TestSourceTurnsMessagesIntoDeliveries(t *testing.T) {
 
 	e.dispatch(t, false, "linux-quick") // not ours: nothing stored, never acquired
 	run := e.dispatch(t, true, "linux-quick")
-	got := e.waitDeliveries(t, 1)
+	e.waitDeliveries(t, 1)
 	time.Sleep(300 * time.Millisecond) // one more poll: the foreign job must not show up
-	got = e.waitDeliveries(t, 1)
+	got := e.waitDeliveries(t, 1)
 	if len(got) != 1 {
 		t.Fatalf("stored %+v, want the one job of our run", got)
 	}
@@ -241,9 +241,9 @@ func TestSourceRecoversAfterACrash(t *testing.T) {
 
 	stop := run(e.source(t))
 	defer stop()
+	e.waitDeliveries(t, 2)
+	time.Sleep(300 * time.Millisecond) // the foreign job must not be adopted later
 	got := e.waitDeliveries(t, 2)
-	time.Sleep(300 * time.Millisecond)
-	got = e.waitDeliveries(t, 2)
 	if len(got) != 2 || got[0].p.WorkflowJob.ID == got[1].p.WorkflowJob.ID || got[0].p.ScaleSet.RequestID == got[1].p.ScaleSet.RequestID {
 		t.Fatalf("want our two jobs, each with its own request: %+v", got)
 	}
