@@ -29,6 +29,8 @@ type Config struct {
 	Repositories []Repository `mapstructure:"repositories" yaml:"repositories"`
 	// Pools lists the runner pools: one Nomad parameterized job each.
 	Pools []Pool `mapstructure:"pools" yaml:"pools"`
+	// ActRunner is where hosts get github-act-runner, for pools that run it.
+	ActRunner ActRunner `mapstructure:"act_runner" yaml:"act_runner"`
 	// Nomad is the cluster the runners are placed on.
 	Nomad Nomad `mapstructure:"nomad" yaml:"nomad"`
 	// Notify configures host health and the notices sent to donors.
@@ -146,6 +148,10 @@ type Pool struct {
 	// ScaleSet configures the runner scale set of a pool with source
 	// "scaleset".
 	ScaleSet ScaleSet `mapstructure:"scale_set" yaml:"scale_set"`
+	// Runner is the runner program: "actions" (GitHub's) or "act-runner"
+	// (github-act-runner); the default depends on the platform (see
+	// DefaultRunner).
+	Runner string `mapstructure:"runner" yaml:"runner"`
 	// NodePool is the Nomad node pool of the pool's hosts; defaults to
 	// buildfleet-<platform>. Donor configs join hosts to it.
 	NodePool string `mapstructure:"node_pool" yaml:"node_pool"`
@@ -279,6 +285,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		if p.Source == "" {
 			p.Source = SourceWebhook
+		}
+		if plat, err := ParsePlatform(p.Platform); err == nil && p.Runner == "" {
+			p.Runner = DefaultRunner(plat)
 		}
 		if p.Source == SourceScaleSet && p.ScaleSet.Name == "" {
 			p.ScaleSet.Name = p.Name

@@ -110,6 +110,8 @@ var platformOS = map[string]string{
 // pools and pool configs from drifting apart.
 var platformArch = map[string]string{
 	"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+	// GitHub ships no runner for these: such pools run github-act-runner.
+	"riscv64": "riscv64", "s390x": "s390x", "ppc64le": "ppc64le",
 }
 
 // ParsePlatform splits "<os>-<arch>" (linux-x86_64, macos-arm64, …).
@@ -124,9 +126,12 @@ func ParsePlatform(s string) (Platform, error) {
 	}
 	a, ok := platformArch[arch]
 	if !ok {
-		return Platform{}, fmt.Errorf("unknown arch %q in %q (x86_64, aarch64, arm64)", arch, s)
+		return Platform{}, fmt.Errorf("unknown arch %q in %q (x86_64, aarch64, arm64, riscv64, s390x, ppc64le)", arch, s)
 	}
 	name := osName + "-x86_64"
+	if a != "amd64" && a != "arm64" {
+		name = osName + "-" + arch
+	}
 	if a == "arm64" {
 		name = osName + "-aarch64"
 		if k == "darwin" || k == "windows" {

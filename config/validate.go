@@ -204,6 +204,7 @@ func (c *Config) validate(secrets bool) error {
 		}
 		checkPlacement(bad, k, p)
 		validateSource(p, k, bad)
+		validateRunner(p, k, bad)
 	}
 	for i, r := range c.Repositories {
 		for j, t := range r.Triggers {
@@ -214,6 +215,7 @@ func (c *Config) validate(secrets bool) error {
 	}
 
 	c.Runner.validate(bad)
+	c.validateActRunner(bad)
 	checkURL(bad, "nomad.address", c.Nomad.Address)
 	if c.Nomad.Namespace == "" {
 		bad("nomad.namespace", "must not be empty")
