@@ -148,8 +148,17 @@ pids+=($!)
 wait_http "$ghsim_url/_ghsim/faults" "ghsim"
 
 sed -i "s|GHSIM_URL|$ghsim_url|" "$work/buildfleet.yaml"
-say "registering the pools' parameterized jobs on Nomad (stand-in runner: ghsim runner)"
-bin/buildfleet --config "$work/buildfleet.yaml" nomad apply --ghsim "$work/pub/ghsim" | sed 's/^/      /'
+# The runner is github-act-runner, a runner nobody here wrote, from the
+# archive `make runners` built, verified against its SHA256SUMS as a host's
+# bootstrap does, and unpacked where the runners' own uids can read it.
+act_version=$(awk '$1 == "require" && $2 == "github.com/ChristopherHX/github-act-runner" { print $3 }' runner-images/act-runner/go.mod)
+act_dir="$cache/runners/github-act-runner-$act_version"
+act_file="github-act-runner-$act_version-$(go env GOOS)-$(go env GOARCH).tar.gz"
+(cd "$act_dir" && grep "  $act_file\$" SHA256SUMS | sha256sum -c --quiet -) || { say "$act_dir/$act_file does not match its SHA256SUMS; run make runners"; exit 1; }
+mkdir -m 0755 "$work/pub/act-runner"
+tar -xzf "$act_dir/$act_file" -C "$work/pub/act-runner"
+say "registering the pools' parameterized jobs on Nomad (runner: github-act-runner $act_version, started by isolate.sh as a uid of its own)"
+bin/buildfleet --config "$work/buildfleet.yaml" nomad apply --runner-command "$work/pub/act-runner/run.sh" | sed 's/^/      /'
 
 say "starting the manager on 127.0.0.1:$mport"
 bin/buildfleet serve --config "$work/buildfleet.yaml" >"$work/manager.log" 2>&1 &
@@ -237,6 +246,15 @@ for c in v.get("check_runs", []):
     print("      %-32s %-8s %s" % (c["name"], c.get("conclusion") or c["status"], c.get("details_url", "")))
 if not seen and not v.get("check_runs"):
     print("      (none yet)")'
+
+job_url=$(curl -fsS "$ghsim_url/_ghsim/repos/demo/cpython/runs" | python3 -c '
+import json, sys
+jobs = [j for r in json.load(sys.stdin) for j in r.get("jobs", []) if j.get("status") == "completed"]
+print(jobs[0]["html_url"] if jobs else "")')
+if [ -n "$job_url" ]; then
+  say "the log page of a job ($job_url), as github-act-runner uploaded it:"
+  curl -fsS "$job_url?raw=1" | head -40 | sed 's/^/      /'
+fi
 
 say "status page: http://127.0.0.1:$mport/  (metrics: /metrics, readiness: /readyz)"
 say "Nomad UI:    $nomad_url/ui (with the CLI certificate in $tls)    ghsim: $ghsim_url/_ghsim/calls"

@@ -33,6 +33,10 @@ const (
 	MetaRunnerURL     = "runner_url"
 	MetaRunnerSHA256  = "runner_sha256"
 	MetaRunnerVersion = "runner_version"
+	// MetaRunnerKind is set on the parent too: the runner program of the
+	// pool, "actions" or "act-runner" (config.Pool.Runner). The archive
+	// itself comes per child, in dispatch meta.
+	MetaRunnerKind = "buildfleet_runner"
 )
 
 // DefaultTierMetaKey is the node meta key listing the tiers a host serves,
@@ -138,6 +142,7 @@ func RunnerVarPrefix(parentJobID string) string {
 // poolSpec is everything both renderers (Go and HCL) use, resolved once.
 type poolSpec struct {
 	Pool, Platform, Tier   string
+	Runner                 string
 	JobID, Namespace       string
 	Datacenters            []string
 	NodePool               string
@@ -163,7 +168,7 @@ func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
 	}
 	plat := pl.Platform
 	s := poolSpec{
-		Pool: pool.Name, Platform: pool.Platform, Tier: pool.Tier,
+		Pool: pool.Name, Platform: pool.Platform, Tier: pool.Tier, Runner: pool.Runner,
 		JobID: pool.NomadJob, Namespace: o.Namespace, Datacenters: pl.Datacenters,
 		NodePool: pl.NodePool, Constraints: pl.Constraints, Driver: pl.Driver, Image: pool.Image,
 		MetaRequired: []string{MetaRunnerName, MetaGitHubJobID},
@@ -173,6 +178,9 @@ func resolve(pool config.Pool, o RenderOptions) (poolSpec, error) {
 	}
 	if s.JobID == "" {
 		s.JobID = "runner-" + pool.Name
+	}
+	if s.Runner == "" {
+		s.Runner = config.DefaultRunner(plat)
 	}
 	if s.Namespace == "" {
 		s.Namespace = "default"
@@ -217,7 +225,7 @@ func RenderPoolJob(pool config.Pool, o RenderOptions) (*api.Job, error) {
 	job.Namespace = ptr(s.Namespace)
 	job.Datacenters = s.Datacenters
 	job.NodePool = ptr(s.NodePool)
-	job.Meta = map[string]string{MetaPool: s.Pool, MetaTier: s.Tier}
+	job.Meta = map[string]string{MetaPool: s.Pool, MetaTier: s.Tier, MetaRunnerKind: s.Runner}
 	job.ParameterizedJob = &api.ParameterizedJobConfig{
 		Payload:      "forbidden",
 		MetaRequired: s.MetaRequired,
