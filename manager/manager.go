@@ -169,8 +169,12 @@ func New(o Options) (_ *Manager, err error) {
 	// The fleet starts runners for the jobs of dispatched runs and reports
 	// their results; it reads workflow_job and workflow_run deliveries, the
 	// trigger pull_request ones.
+	act, err := loadActRunner(o.Config)
+	if err != nil {
+		return nil, err
+	}
 	fo := fleet.Options{
-		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs,
+		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs, ActRunner: act,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify, Registerer: o.Registry,
 		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
 	}

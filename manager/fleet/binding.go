@@ -49,13 +49,24 @@ func builderNamed(req store.Request, name string) (trigger.Builder, bool) {
 // runnerPackage is the archive the pool's runners download and its
 // checksum, from GitHub's list of runner downloads. A platform GitHub
 // ships no runner for gets none: its pool's command brings its runner.
+// A pool that runs github-act-runner gets that archive, from act_runner.
 func (f *Fleet) runnerPackage(ctx context.Context, pool config.Pool) (nomad.Package, error) {
-	if f.pkgs == nil {
+	if pool.Runner != config.RunnerActRunner && f.pkgs == nil {
 		return nomad.Package{}, nil
 	}
 	plat, err := config.ParsePlatform(pool.Platform)
 	if err != nil {
 		return nomad.Package{}, fmt.Errorf("pool %s: %w", pool.Name, err)
+	}
+	if pool.Runner == config.RunnerActRunner {
+		if f.act == nil {
+			return nomad.Package{}, fmt.Errorf("pool %s runs github-act-runner, but no act_runner checksums were loaded", pool.Name)
+		}
+		p, err := f.act.For(plat)
+		if err != nil {
+			return nomad.Package{}, fmt.Errorf("pool %s: %w", pool.Name, err)
+		}
+		return nomad.Package{URL: p.URL, SHA256: p.SHA256, Version: p.Version}, nil
 	}
 	p, err := f.pkgs.For(ctx, plat)
 	if errors.Is(err, runnerpkg.ErrNoPackage) {

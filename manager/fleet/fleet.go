@@ -62,6 +62,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/manager/actrunner"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/report"
@@ -145,7 +146,10 @@ type Options struct {
 	// Packages gives each runner its archive's URL and SHA-256 (dispatch
 	// meta); nil gives none (the pool's command brings its runner).
 	Packages Packages
-	Logger   *slog.Logger
+	// ActRunner gives the runners of pools that run github-act-runner
+	// their archive (act_runner); nil when no pool does.
+	ActRunner *actrunner.Packages
+	Logger    *slog.Logger
 	// RetryEvery is how often pending deliveries (full pools, failed
 	// steps) are retried (default 5s).
 	RetryEvery time.Duration
@@ -195,6 +199,7 @@ type Fleet struct {
 	m     metrics
 	sets  ScaleSets
 	pkgs  Packages
+	act   *actrunner.Packages
 	log   *slog.Logger
 	retry time.Duration
 	now   func() time.Time
@@ -251,7 +256,7 @@ func New(o Options) *Fleet {
 	if o.TakeWithin <= 0 {
 		o.TakeWithin = 3 * time.Minute
 	}
-	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, hh: o.Health, m: newMetrics(o.Registerer, o.Config.Pools), sets: o.ScaleSets, log: o.Logger,
+	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, act: o.ActRunner, hh: o.Health, m: newMetrics(o.Registerer, o.Config.Pools), sets: o.ScaleSets, log: o.Logger,
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
 		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,
