@@ -4,7 +4,10 @@
 # packs it next to the binary into github-act-runner-<version>-<os>-<arch>.tar.gz.
 #
 #   run.sh --jitconfig CONFIG [ARG...]   as GitHub's ./run.sh
-#   run.sh [ARG...]                      the JIT config from $JIT_CONFIG_FILE
+#   run.sh [ARG...]                      the JIT config already in
+#                                        ACTIONS_RUNNER_INPUT_JITCONFIG (as
+#                                        run-runner.sh hands it over), else
+#                                        read from $JIT_CONFIG_FILE
 #
 # The config reaches the runner in ACTIONS_RUNNER_INPUT_JITCONFIG, which
 # github-act-runner reads and removes from its environment before it runs
@@ -19,6 +22,8 @@ if [ "${1:-}" = --jitconfig ]; then
 	fi
 	ACTIONS_RUNNER_INPUT_JITCONFIG=$2
 	shift 2
+elif [ -n "${ACTIONS_RUNNER_INPUT_JITCONFIG:-}" ]; then
+	:
 elif [ -n "${JIT_CONFIG_FILE:-}" ] && [ -s "$JIT_CONFIG_FILE" ]; then
 	ACTIONS_RUNNER_INPUT_JITCONFIG=$(cat "$JIT_CONFIG_FILE")
 else
