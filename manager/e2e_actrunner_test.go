@@ -3,28 +3,60 @@ package manager
 import (
 	"io"
 	"net/http"
-	"os/exec"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/testenv"
 )
 
-// actRunnerScript is the runner script body of the end-to-end tests that
-// run github-act-runner, a runner nobody here wrote, instead of ghsim's
-// stand-in: the archive `make runners` packs (the one hosts download) is
-// unpacked where the runner's uid can read it, and its run.sh takes the
-// JIT config from $JIT_CONFIG_FILE, as isolate.sh hands it over.
-func actRunnerScript(t testing.TB) string {
+// actRunnerSetup makes pools run github-act-runner, a runner nobody here
+// wrote, the way donors' hosts run it: the manager reads the SHA256SUMS
+// `make runners` wrote and names each runner's archive and checksum in its
+// dispatch meta; the job's bootstrap (isolate.sh, then run-runner.sh)
+// downloads the archive from an HTTP server holding `make runners`' output,
+// verifies it, and starts its run.sh with the JIT config. It returns the
+// setup and a count of archive downloads.
+func actRunnerSetup(t *testing.T, pools []config.Pool) (fleetSetup, *atomic.Int32) {
+	t.Helper()
+	dir := filepath.Dir(testenv.ActRunnerArchive(t))
+	var downloads atomic.Int32
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".tar.gz") {
+			downloads.Add(1)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range pools {
+		pools[i].Runner = config.RunnerActRunner
+	}
+	s := bootstrapSetup(t, pools)
+	s.actRunner = config.ActRunner{URL: srv.URL + "/", Checksums: filepath.Join(dir, "SHA256SUMS")}
+	return s, &downloads
+}
+
+// archiveSum is the SHA-256 SHA256SUMS lists for this host's archive.
+func archiveSum(t *testing.T) (file, sum string) {
 	t.Helper()
 	archive := testenv.ActRunnerArchive(t)
-	dir := runnerDir(t, 0o755)
-	if out, err := exec.Command("tar", "-xzf", archive, "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("unpacking %s: %v: %s", archive, err, out)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(archive), "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return "exec " + filepath.Join(dir, "run.sh") + "\n"
+	for _, l := range strings.Split(string(b), "\n") {
+		if s, f, ok := strings.Cut(l, "  "); ok && f == filepath.Base(archive) {
+			return f, s
+		}
+	}
+	t.Fatalf("SHA256SUMS lists no %s", filepath.Base(archive))
+	return "", ""
 }
 
 // A builder whose step fails ends as a failure on the PR, with the real
@@ -32,7 +64,8 @@ func actRunnerScript(t testing.TB) string {
 func TestActRunnerFailingStepFailsOnPR(t *testing.T) {
 	pools := fleetPools()
 	pools[1].Name = "linux-broken-quick"
-	h, _ := newFleetHarnessWith(t, fleetSetup{script: actRunnerScript(t), pools: pools})
+	setup, _ := actRunnerSetup(t, pools)
+	h, _ := newFleetHarnessWith(t, setup)
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ type fleetSetup struct {
 	// ghsim configures the simulator (RunnerCommand is set to the built
 	// ghsim, whose runner the packages of runners/downloads start).
 	ghsim ghsim.Options
+	// actRunner is the manager's act_runner (pools that run
+	// github-act-runner).
+	actRunner config.ActRunner
 }
 
 // newFleetHarnessWith is newFleetHarness with a runner script, pools and
@@ -53,6 +56,7 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	if s.pools != nil {
 		h.cfg.Pools = s.pools
 	}
+	h.cfg.ActRunner = s.actRunner
 	h.cfg.ApplyDefaults()
 
 	nc, err := nomad.New(h.cfg.Nomad)

@@ -136,9 +136,12 @@ func (h *harness) statuses(sha string) []ghStatus {
 }
 
 // The labelled-PR scenario, run by github-act-runner (the runner for
-// platforms GitHub ships none for) through the job spec and isolate.sh.
+// platforms GitHub ships none for) through the job spec and bootstrap that
+// donors' hosts use: isolate.sh, then run-runner.sh, which downloads and
+// verifies the archive the dispatch meta names.
 func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
-	h, ag := newFleetHarnessWith(t, fleetSetup{script: actRunnerScript(t)})
+	setup, downloads := actRunnerSetup(t, fleetPools())
+	h, ag := newFleetHarnessWith(t, setup)
 	allocs := allocWatcher(t, ag)
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
@@ -210,6 +213,22 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 	}
 	if len(rs) != 3 || len(ids) != 3 || len(names) != 3 {
 		t.Errorf("runner rows %+v, want 3 distinct", rs)
+	}
+	// Each child named the github-act-runner archive and its SHA-256 from
+	// SHA256SUMS; the host downloaded it once and took it from its cache
+	// after (runners start in parallel, so at most one download each).
+	file, sum := archiveSum(t)
+	for _, r := range rs {
+		child, _, err := ag.Client.Jobs().Info(r.NomadJobID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(child.Meta["runner_url"], "/"+file) || child.Meta["runner_sha256"] != sum {
+			t.Errorf("dispatch meta %v, want %s with sha256 %s", child.Meta, file, sum)
+		}
+	}
+	if n := downloads.Load(); n < 1 || n > 3 {
+		t.Errorf("%d archive downloads for 3 runners", n)
 	}
 	// Writes per builder: JIT config, in-progress status, final status.
 	if n := h.calls("POST", "/generate-jitconfig"); n != 3 {
