@@ -209,7 +209,8 @@ func TestScaleSetManagerStoppedMidRun(t *testing.T) {
 func TestActRunnerScaleSetPoolsSameResults(t *testing.T) {
 	pools := scaleSetPools()
 	pools[1].Name, pools[1].ScaleSet = "linux-broken-quick", config.ScaleSet{}
-	h, _ := newFleetHarnessWith(t, fleetSetup{script: actRunnerScript(t), pools: pools})
+	setup, _ := actRunnerSetup(t, pools)
+	h, _ := newFleetHarnessWith(t, setup)
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
 	}
