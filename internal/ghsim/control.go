@@ -253,5 +253,8 @@ func (s *Server) Dispatch(repoName, file string, inputs map[string]any, login st
 // AddFault adds a fault rule.
 func (s *Server) AddFault(f Fault) error { return s.faults.add(f) }
 
+// Faults lists the fault rules still in force, with how often each fired.
+func (s *Server) Faults() []Fault { return s.faults.list() }
+
 // ClearFaults removes all fault rules.
 func (s *Server) ClearFaults() { s.faults.clear() }

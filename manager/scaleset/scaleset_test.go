@@ -334,3 +334,37 @@ func TestSourceAdoptsOnceTheDispatchIsRecorded(t *testing.T) {
 		t.Fatalf("delivery %+v", got[0])
 	}
 }
+
+// The listener rides out the service's faults: an expired queue token is
+// refreshed, 5xx answers are retried, and a message delivered twice is
+// stored once.
+func TestSourceRidesOutServiceFaults(t *testing.T) {
+	e := newEnv(t)
+	src := e.source(t)
+	stop := run(src)
+	defer stop()
+	waitFor(t, "a session", func() bool {
+		id := e.sim.ScaleSetByName(repoName, "linux-quick")
+		return id != 0 && e.sim.ScaleSetSession(id) != ""
+	})
+	for _, f := range []ghsim.Fault{
+		{Kind: ghsim.FaultTokenExpiry, Service: true, Path: "/_queue/", Count: 1},
+		{Kind: ghsim.FaultServerError, Service: true, Path: "/_queue/", Count: 2, Status: 503},
+	} {
+		if err := e.sim.AddFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sim.DuplicateScaleSetMessages(1)
+	e.dispatch(t, true, "linux-quick")
+	e.waitDeliveries(t, 1)
+	time.Sleep(300 * time.Millisecond) // the duplicate is read too
+	got := e.waitDeliveries(t, 1)
+	if len(got) != 1 || got[0].p.Action != "queued" {
+		t.Fatalf("stored %+v, want one queued delivery", got)
+	}
+	// Every fault fired, and the listener still listens.
+	waitFor(t, "the faults to fire", func() bool { return len(e.sim.Faults()) == 0 })
+	e.dispatch(t, true, "linux-quick")
+	e.waitDeliveries(t, 2)
+}
