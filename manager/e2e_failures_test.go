@@ -35,6 +35,9 @@ type fleetSetup struct {
 	// actRunner is the manager's act_runner (pools that run
 	// github-act-runner).
 	actRunner config.ActRunner
+	// meta is added to the node's meta; notify is the manager's config.
+	meta   map[string]string
+	notify *config.Notify
 }
 
 // newFleetHarnessWith is newFleetHarness with a runner script, pools and
@@ -45,7 +48,11 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	if err != nil {
 		t.Fatalf("building ghsim: %v", err)
 	}
-	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}})
+	meta := map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}
+	for k, v := range s.meta {
+		meta[k] = v
+	}
+	ag := nomadtest.Start(t, nomadtest.Options{Meta: meta})
 	s.ghsim.RunnerCommand = bin
 	gh, pr, sha := startGHSimWith(t, s.ghsim)
 	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter,
@@ -57,6 +64,9 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 		h.cfg.Pools = s.pools
 	}
 	h.cfg.ActRunner = s.actRunner
+	if s.notify != nil {
+		h.cfg.Notify = *s.notify
+	}
 	h.cfg.ApplyDefaults()
 
 	nc, err := nomad.New(h.cfg.Nomad)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/mailsink"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/notify"
@@ -54,7 +55,7 @@ func TestFailingHostMadeIneligibleOwnerToldOnce(t *testing.T) {
 		}
 		return n.SchedulingEligibility == "eligible"
 	}
-	mail, hook := newSMTPSink(t), newHookSink(t, 0)
+	mail, hook := mailsink.Start(t), newHookSink(t, 0)
 	cfg := config.Notify{MaxFailures: 3, FailureWindow: config.Duration(time.Hour),
 		SMTP: config.SMTP{Address: mail.Addr(), From: "fleet@example.org"}, WebhookURL: hook.srv.URL}
 	newTracker := func(now time.Time) (*notify.Tracker, *store.Store) {
