@@ -69,8 +69,8 @@ type Host struct {
 	Draining bool `json:"draining"`
 	// Running is the number of runner allocations on the host; Slots the
 	// number the donor offered (0 when unknown).
-	Running  int       `json:"running"`
-	Slots    int       `json:"slots"`
+	Running int `json:"running"`
+	Slots   int `json:"slots"`
 	// LastSeen is when Nomad last changed the node's status (the hosts
 	// page has the last heartbeat the manager saw).
 	LastSeen time.Time `json:"last_seen,omitzero"`
