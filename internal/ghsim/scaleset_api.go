@@ -46,6 +46,7 @@ func (s *Server) scaleSetRoutes() {
 	m.HandleFunc("DELETE "+scaleSetRoot+"/_apis/distributedtask/pools/0/agents/{rid}", s.svcAdmin(s.handleDeleteAgent))
 	m.HandleFunc("GET "+scaleSetRoot+"/_queue/{id}/{sid}/messages", s.svcFaults(s.handleGetMessage))
 	m.HandleFunc("DELETE "+scaleSetRoot+"/_queue/{id}/{sid}/messages/{mid}", s.svcFaults(s.handleDeleteMessage))
+	s.scaleSetControlRoutes()
 }
 
 // writeActionsError writes the Actions service's error shape, which ARC's

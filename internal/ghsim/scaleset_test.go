@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -357,4 +358,47 @@ func TestScaleSetFaults(t *testing.T) {
 			t.Fatalf("status %d, want 401", resp.StatusCode)
 		}
 	})
+}
+
+func TestScaleSetControlAPI(t *testing.T) {
+	s, _ := newTestServer(t, Options{})
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(s.URL()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, v)
+		}
+		return v
+	}
+	g := post("/_ghsim/runner-groups", `{"name": "donated"}`)
+	c := newARCClient(t, s.URL())
+	got, err := c.GetRunnerGroupByName(ctx(t), "donated")
+	if err != nil || float64(got.ID) != g["id"] {
+		t.Fatalf("group %+v, %v; control API said %v", got, err, g)
+	}
+	set := createSet(t, c)
+	se, err := c.CreateMessageSession(ctx(t), set.Id, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post("/_ghsim/scalesets/expire-tokens", `{}`)
+	var expired *actions.MessageQueueTokenExpiredError
+	if _, err := c.GetMessage(ctx(t), se.MessageQueueUrl, se.MessageQueueAccessToken, 0); !errors.As(err, &expired) {
+		t.Fatalf("after expire-tokens: %v", err)
+	}
+	resp, err := http.Get(s.URL() + "/_ghsim/scalesets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sets []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&sets); err != nil || len(sets) != 1 || sets[0]["sessionId"] != se.SessionId.String() {
+		t.Fatalf("sets %v, %v", sets, err)
+	}
 }
