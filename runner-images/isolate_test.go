@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDeliveredScriptsAreTemplateSafe: the runner job delivers these files
@@ -136,5 +137,56 @@ func TestIsolateUnprivilegedAgent(t *testing.T) {
 	}
 	if out, err := run("65534,0"); err == nil || !strings.Contains(out, "group 0") {
 		t.Errorf("agent user with group 0: %v\n%s", err, out)
+	}
+}
+
+// TestIsolateKillsLeftovers: a process the runner leaves behind (in a
+// session of its own, out of reach of its process group) is killed when
+// the runner ends, so that the uid is free for the next runner.
+func TestIsolateKillsLeftovers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("isolate.sh switches users only as root")
+	}
+	need(t, "setpriv", "apt-get install util-linux")
+	dir, err := os.MkdirTemp("", "isolate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	write(t, filepath.Join(dir, "jit"), secret, 0o600)
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "unix/isolate.sh", "--", "/bin/sh", "-c", `setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "`+out+`/pid"`)
+	cmd.Env = append(os.Environ(), "NOMAD_SECRETS_DIR="+dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("isolate.sh: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	// isolate.sh kills it before it exits; allow a moment for the kernel
+	// to show it dead (another runner of this machine may later get the
+	// same uid and would kill it too, so wait no longer).
+	deadline := time.Now().Add(time.Second)
+	for {
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		// Gone, or a zombie waiting for init to reap it.
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the runner's leftover process %s still runs", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
