@@ -52,6 +52,10 @@ func TestValidate(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"bad nomad url", func(c *Config) { c.Nomad.Address = "nomad:4646" }, "nomad.address", "http(s) URL"},
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "text or json"},
+		{"zero max failures", func(c *Config) { c.Notify.MaxFailures = 0 }, "notify.max_failures", "at least 1"},
+		{"bad notice webhook", func(c *Config) { c.Notify.WebhookURL = "hooks.example.org/x?token=s3cret" }, "notify.webhook_url", "http(s) URL"},
+		{"smtp without from", func(c *Config) { c.Notify.SMTP.Address = "smtp.example.org:587" }, "notify.smtp.from", "e-mail address"},
+		{"zero wait timeout", func(c *Config) { c.Pools[0].WaitTimeout = 0 }, "pools[0].wait_timeout", "must be positive"},
 		{"bad runner version", func(c *Config) { c.Runner.Version = "v2" }, "runner.version", `"latest" or a release`},
 		{"pinned runner without checksums", func(c *Config) { c.Runner.Version = "2.330.0" }, "runner.packages", "needs the SHA-256"},
 		{"packages with latest", func(c *Config) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
@@ -21,8 +20,9 @@ type Notify struct {
 	// SMTP sends notices by e-mail to the contact in the host's node meta;
 	// empty Address sends none.
 	SMTP SMTP `mapstructure:"smtp" yaml:"smtp"`
-	// WebhookURL receives every notice as JSON; empty sends none.
-	WebhookURL string `mapstructure:"webhook_url" yaml:"webhook_url"`
+	// WebhookURL receives every notice as JSON; empty sends none. It is
+	// a secret: such URLs often carry their token.
+	WebhookURL Secret `mapstructure:"webhook_url" yaml:"webhook_url"`
 }
 
 // SMTP is a mail server that accepts the manager's notices.
@@ -65,8 +65,8 @@ func (n Notify) validate(bad func(key, format string, args ...any)) {
 		}
 	}
 	if n.WebhookURL != "" {
-		if u, err := url.Parse(n.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("notify.webhook_url", "must be an http(s) URL, got %q", fmt.Sprint(n.WebhookURL))
+		if u, err := url.Parse(n.WebhookURL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("notify.webhook_url", "must be an http(s) URL (not shown: it may hold a token)")
 		}
 	}
 }

@@ -38,7 +38,7 @@ func TestFailingHostTakenOutOwnerTold(t *testing.T) {
 		pools: []config.Pool{fleetPools()[0], fleetPools()[3]},
 		meta:  map[string]string{notify.MetaOwner: "Jane Doe", notify.MetaContact: "jane@example.org"},
 		notify: &config.Notify{MaxFailures: 3, FailureWindow: config.Duration(time.Hour),
-			SMTP: config.SMTP{Address: mail.Addr(), From: "fleet@example.org"}, WebhookURL: hook.URL}})
+			SMTP: config.SMTP{Address: mail.Addr(), From: "fleet@example.org"}, WebhookURL: config.Secret(hook.URL)}})
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
 	}

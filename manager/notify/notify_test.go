@@ -57,7 +57,7 @@ func TestFailingHostMadeIneligibleOwnerToldOnce(t *testing.T) {
 	}
 	mail, hook := mailsink.Start(t), newHookSink(t, 0)
 	cfg := config.Notify{MaxFailures: 3, FailureWindow: config.Duration(time.Hour),
-		SMTP: config.SMTP{Address: mail.Addr(), From: "fleet@example.org"}, WebhookURL: hook.srv.URL}
+		SMTP: config.SMTP{Address: mail.Addr(), From: "fleet@example.org"}, WebhookURL: config.Secret(hook.srv.URL)}
 	newTracker := func(now time.Time) (*notify.Tracker, *store.Store) {
 		nc, err := nomad.New(config.Nomad{Address: ag.Addr, Namespace: "default"})
 		if err != nil {
@@ -207,7 +207,7 @@ func TestMissingHosts(t *testing.T) {
 	hook := newHookSink(t, 1)
 	st := openStore(t)
 	cfg := config.Notify{MissingAfter: config.Duration(15 * time.Minute), MaxFailures: 3, FailureWindow: config.Duration(time.Hour),
-		WebhookURL: hook.srv.URL}
+		WebhookURL: config.Secret(hook.srv.URL)}
 	reg := prometheus.NewRegistry()
 	tr := notify.New(notify.Options{Config: cfg, Nodes: nodes, Store: st, Senders: notify.Senders(cfg),
 		Now: func() time.Time { return now }, Registerer: reg})

@@ -245,7 +245,7 @@ func Senders(c config.Notify) []Sender {
 		out = append(out, Email{Config: c.SMTP})
 	}
 	if c.WebhookURL != "" {
-		out = append(out, Webhook{URL: c.WebhookURL})
+		out = append(out, Webhook{URL: c.WebhookURL.Reveal()})
 	}
 	return out
 }

@@ -173,7 +173,7 @@ func newRichFixture(t *testing.T) *richFixture {
 	t.Cleanup(hook.Close)
 	now := t0.Add(-time.Hour)
 	ncfg := config.Notify{MissingAfter: config.Duration(15 * time.Minute), MaxFailures: 3,
-		FailureWindow: config.Duration(24 * time.Hour), WebhookURL: hook.URL}
+		FailureWindow: config.Duration(24 * time.Hour), WebhookURL: config.Secret(hook.URL)}
 	tr := notify.New(notify.Options{Config: ncfg, Nodes: nodes, Store: st, Senders: notify.Senders(ncfg),
 		Now: func() time.Time { return now }})
 	tr.Poll(ctx)
