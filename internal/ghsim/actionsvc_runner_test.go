@@ -32,7 +32,7 @@ func (l *lockedBuffer) String() string {
 
 // runActRunner runs github-act-runner with a JIT config in a fresh folder
 // until it exits, and returns its exit error and output.
-func runActRunner(t *testing.T, bin, jit string, env ...string) (error, string) {
+func runActRunner(t *testing.T, bin, jit string, env ...string) (string, error) {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -43,7 +43,7 @@ func runActRunner(t *testing.T, bin, jit string, env ...string) (error, string) 
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	return err, out.String()
+	return out.String(), err
 }
 
 // TestActRunnerTakesJob runs github-act-runner, a runner nobody here wrote,
@@ -80,7 +80,7 @@ func TestActRunnerTakesJob(t *testing.T) {
 				t.Fatalf("dispatch: %v %v", resp, err)
 			}
 			jit := jitConfig(t, c, "act-"+tc.fail, "realrunner", "self-hosted")
-			err, out := runActRunner(t, bin, jit)
+			out, err := runActRunner(t, bin, jit)
 			t.Logf("github-act-runner output:\n%s", out)
 			if err != nil {
 				t.Fatalf("github-act-runner: %v", err)

@@ -133,14 +133,14 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !req.finished {
-		if rec := req.records[r.PathValue("record")]; rec != nil && req.lastFeed != rec.ID && rec.Name != "" {
-			req.job.Log.WriteString("##[group]" + rec.Name + "\n")
-		}
-		req.lastFeed = r.PathValue("record")
-		for _, l := range b.Value {
-			req.job.Log.WriteString(l + "\n")
-		}
+	// Lines can come after the job completed (the runner sends its live
+	// lines in batches); they are appended to the page, not dropped.
+	if rec := req.records[r.PathValue("record")]; rec != nil && req.lastFeed != rec.ID && rec.Name != "" && !req.finished {
+		req.job.Log.WriteString("##[group]" + rec.Name + "\n")
+	}
+	req.lastFeed = r.PathValue("record")
+	for _, l := range b.Value {
+		req.job.Log.WriteString(l + "\n")
 	}
 	w.WriteHeader(http.StatusOK)
 }
