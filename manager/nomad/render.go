@@ -116,12 +116,12 @@ func taskCommand(p config.Platform, o RenderOptions) (string, []string, []Delive
 			[]string{"-NoProfile", "-ExecutionPolicy", "Bypass", "-File", "${NOMAD_TASK_DIR}/run-runner.ps1", "-JitConfigFile", "${NOMAD_SECRETS_DIR}/jit"},
 			[]DeliveredFile{{Dest: "local/run-runner.ps1", Perms: "0644", Data: runnerimages.RunRunnerPS1}}
 	}
-	files := []DeliveredFile{{Dest: "local/isolate.sh", Perms: "0500", Data: runnerimages.Isolate}}
+	files := []DeliveredFile{{Dest: "local/isolate.sh", Perms: "0555", Data: runnerimages.Isolate}}
 	args := []string{"${NOMAD_TASK_DIR}/isolate.sh"}
 	if o.Command != "" {
 		args = append(append(args, "--", o.Command), o.Args...)
 	} else {
-		files = append(files, DeliveredFile{Dest: "local/run-runner.sh", Perms: "0500", Data: runnerimages.RunRunner})
+		files = append(files, DeliveredFile{Dest: "local/run-runner.sh", Perms: "0555", Data: runnerimages.RunRunner})
 		args = append(args, "--bootstrap", "${NOMAD_TASK_DIR}/run-runner.sh")
 	}
 	return "/bin/sh", args, files
