@@ -87,7 +87,7 @@ func (f *Fleet) queued(ctx context.Context, req store.Request, e jobEvent) error
 	})
 	var full poolFull
 	if errors.As(err, &full) {
-		return f.heldBack(ctx, req, *pool, e, full.active)
+		return f.heldBack(ctx, req, *pool, e, full.active, attempt)
 	}
 	if err != nil {
 		return err

@@ -90,15 +90,15 @@ func (f *Fleet) heldAhead(pool string, since time.Time, jobID int64) int {
 // heldBack answers a queued job that max_runners keeps back: it is
 // remembered, gets its pool_full result at once, and after the pool's
 // wait_timeout it ends as a fleet error. errPending keeps the delivery.
-func (f *Fleet) heldBack(ctx context.Context, req store.Request, pool config.Pool, e jobEvent, active int) error {
+func (f *Fleet) heldBack(ctx context.Context, req store.Request, pool config.Pool, e jobEvent, active, attempt int) error {
 	j := e.WorkflowJob
 	since := e.receivedAt
 	if since.IsZero() {
 		since = f.now()
 	}
 	reason := fmt.Sprintf("%s is full (%d of %d runners busy)", pool.Name, active, pool.MaxRunners)
-	r := store.Runner{GitHubJobID: j.ID, Attempt: 1, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo,
-		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, 1), HTMLURL: j.HTMLURL, ReceivedAt: since}
+	r := store.Runner{GitHubJobID: j.ID, Attempt: attempt, RunID: j.RunID, RequestID: req.ID, Repo: req.Repo,
+		Pool: pool.Name, RunnerName: runnerName(pool.Name, j.ID, attempt), HTMLURL: j.HTMLURL, ReceivedAt: since}
 	if f.now().Sub(since) >= waitTimeout(pool) {
 		f.unhold(j.ID)
 		r.State = StateGaveUp

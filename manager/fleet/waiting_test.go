@@ -270,3 +270,29 @@ func TestHostFailuresReported(t *testing.T) {
 		t.Errorf("times of the attempt that ran: %+v %v", tm, err)
 	}
 }
+
+// TestHeldRetryEndsAfterWaitTimeout: a job whose first runner failed and
+// whose next attempt the full pool holds back still ends after the pool's
+// wait_timeout, as its next attempt.
+func TestHeldRetryEndsAfterWaitTimeout(t *testing.T) {
+	ctx := context.Background()
+	w := newWaitFixture(t, time.Hour)
+	if err := w.f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.CreateRunner(ctx, store.Runner{GitHubJobID: 101, Attempt: 1, RunID: 8, RequestID: "r2", Repo: "o/r",
+		Pool: "linux-quick", RunnerName: runnerName("linux-quick", 101, 1), State: StateFailed}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.f.HandleJob(ctx, delivery("d2", "queued", 101, 8, "")); err == nil {
+		t.Fatal("started in a full pool")
+	}
+	w.now = w.now.Add(61 * time.Minute)
+	if err := w.f.HandleJob(ctx, delivery("d2", "queued", 101, 8, "")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.st.LatestRunner(ctx, 101)
+	if err != nil || r.Attempt != 2 || r.State != StateGaveUp || r.Reported != "error" {
+		t.Errorf("job 101: %+v %v; want attempt 2 given up and reported", r, err)
+	}
+}

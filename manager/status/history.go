@@ -54,7 +54,7 @@ func resultOf(b store.Build) string {
 			return resultCancelled
 		}
 		return resultError
-	case fleet.StateGaveUp:
+	case fleet.StateGaveUp, fleet.StateLost:
 		return resultError
 	case fleet.StateRunning:
 		return resultRunning
