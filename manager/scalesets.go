@@ -12,7 +12,7 @@ func (m *Manager) scaleSets() (*scaleset.Source, error) {
 		return nil, nil
 	}
 	return scaleset.New(scaleset.Options{
-		Config: m.cfg, Store: m.store, GitHub: m.gh,
+		Config: m.cfg, Store: m.store, GitHub: m.gh, Registerer: m.reg,
 		Notify: func() { m.fleet.Wake() },
 		Logger: m.log.With("component", "scaleset"),
 	})

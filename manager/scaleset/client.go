@@ -12,6 +12,7 @@ import (
 
 	"github.com/actions/actions-runner-controller/github/actions"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
 )
@@ -111,7 +112,8 @@ func configRoot(apiURL string) (string, error) {
 // NewService builds ARC's client for one repository from the manager's
 // GitHub credentials: a token (sent as ARC sends it) or the App
 // installation (ARC signs its own JWT with the App's key).
-func NewService(gh config.GitHub, repo string) (Service, error) {
+// calls, when set, counts the client's calls.
+func NewService(gh config.GitHub, repo string, calls *prometheus.CounterVec) (Service, error) {
 	web, err := configRoot(gh.APIURL)
 	if err != nil {
 		return nil, err
@@ -128,6 +130,10 @@ func NewService(gh config.GitHub, repo string) (Service, error) {
 	c, err := actions.NewClient(web+"/"+repo, auth)
 	if err != nil {
 		return nil, fmt.Errorf("actions service client for %s: %w", repo, err)
+	}
+	if calls != nil {
+		// The client's *http.Client is exported: count above its retries.
+		c.Client.Transport = countingTransport{next: c.Client.Transport, calls: calls}
 	}
 	return client{c}, nil
 }

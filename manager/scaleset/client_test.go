@@ -17,3 +17,18 @@ func TestConfigRoot(t *testing.T) {
 		t.Error("configRoot accepted a non-URL")
 	}
 }
+
+func TestRoute(t *testing.T) {
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/_services/scalesets/_apis/runtime/runnerscalesets/12/acquirablejobs", "GET _apis/runtime/runnerscalesets/{}/acquirablejobs"},
+		{"DELETE", "/tenant/_apis/runtime/runnerscalesets/3/sessions/6f1f0a6e-8c1e-4b8e-9a51-3f0d8f3c2a11", "DELETE _apis/runtime/runnerscalesets/{}/sessions/{}"},
+		{"POST", "/api/v3/repos/python/cpython/actions/runners/registration-token", "POST repos/{}/{}/actions/runners/registration-token"},
+		{"GET", "/queue/6f1f0a6e-8c1e-4b8e-9a51-3f0d8f3c2a11/messages", "GET messages"},
+		{"DELETE", "/queue/x/messages/77", "DELETE messages/{}"},
+		{"POST", "/api/v3/actions/runner-registration", "POST actions/runner-registration"},
+	} {
+		if got := route(tc.method, tc.path); got != tc.want {
+			t.Errorf("route(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/actions/actions-runner-controller/github/actions"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
@@ -54,6 +55,8 @@ type Options struct {
 	// NewService builds the Actions service client of a repository
 	// (default NewService with Config.GitHub).
 	NewService func(repo string) (Service, error)
+	// Registerer receives the call metrics; nil means none.
+	Registerer prometheus.Registerer
 	// Notify is called when deliveries were stored (wakes the fleet).
 	Notify func()
 	Logger *slog.Logger
@@ -77,8 +80,8 @@ func New(o Options) (*Source, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.NewService == nil {
-		gh := o.Config.GitHub
-		o.NewService = func(repo string) (Service, error) { return NewService(gh, repo) }
+		gh, calls := o.Config.GitHub, newCalls(o.Registerer)
+		o.NewService = func(repo string) (Service, error) { return NewService(gh, repo, calls) }
 	}
 	if o.Owner == "" {
 		o.Owner, _ = os.Hostname()
@@ -96,11 +99,18 @@ func New(o Options) (*Source, error) {
 		o.Notify = func() {}
 	}
 	s := &Source{listeners: map[string]*listener{}}
+	// One client per repository: the pools' listeners share its admin
+	// token (one registration every hour, not one per pool).
+	svcs := map[string]Service{}
 	for _, p := range o.Config.ScaleSetPools() {
 		for _, r := range o.Config.Repositories {
-			svc, err := o.NewService(r.Name)
-			if err != nil {
-				return nil, err
+			svc, ok := svcs[r.Name]
+			if !ok {
+				var err error
+				if svc, err = o.NewService(r.Name); err != nil {
+					return nil, err
+				}
+				svcs[r.Name] = svc
 			}
 			s.listeners[key(p.Name, r.Name)] = &listener{
 				o: o, pool: p, repo: r.Name, svc: svc,

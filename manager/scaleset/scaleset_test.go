@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actions/actions-runner-controller/github/actions"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/ghsim"
@@ -71,7 +72,12 @@ func newEnv(t *testing.T) env {
 
 func (e env) source(t *testing.T) *scaleset.Source {
 	t.Helper()
-	src, err := scaleset.New(scaleset.Options{Config: e.cfg, Store: e.st, GitHub: e.gh, Owner: "test", Backoff: 20 * time.Millisecond,
+	return e.sourceWith(t, nil)
+}
+
+func (e env) sourceWith(t *testing.T, reg prometheus.Registerer) *scaleset.Source {
+	t.Helper()
+	src, err := scaleset.New(scaleset.Options{Config: e.cfg, Store: e.st, GitHub: e.gh, Owner: "test", Backoff: 20 * time.Millisecond, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +162,8 @@ func (e env) waitDeliveries(t *testing.T, n int) []stored {
 
 func TestSourceTurnsMessagesIntoDeliveries(t *testing.T) {
 	e := newEnv(t)
-	src := e.source(t)
+	reg := prometheus.NewRegistry()
+	src := e.sourceWith(t, reg)
 	stop := run(src)
 	defer stop()
 	ctx := context.Background()
@@ -212,6 +219,27 @@ func TestSourceTurnsMessagesIntoDeliveries(t *testing.T) {
 	stop()
 	if s := e.sim.ScaleSetSession(setID); s != "" {
 		t.Fatalf("session %s left after shutdown", s)
+	}
+	// Every call was counted, by route.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	for _, r := range []string{"POST actions/runner-registration", "POST _apis/runtime/runnerscalesets/{}/acquirejobs",
+		"GET messages", "DELETE messages/{}", "DELETE _apis/runtime/runnerscalesets/{}/sessions/{}"} {
+		if routes[r] == 0 {
+			t.Errorf("no call counted on %q; counted %v", r, routes)
+		}
 	}
 }
 
