@@ -3,11 +3,15 @@ package ghsim
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v60/github"
 
 	"github.com/buildfleet/buildfleet/internal/testenv"
 )
@@ -120,5 +124,57 @@ func TestActRunnerTakesJob(t *testing.T) {
 				t.Errorf("fault %s on %s did not fire", f.Kind, f.Path)
 			}
 		})
+	}
+}
+
+// A run cancelled while github-act-runner runs its job reaches the runner
+// as a JobCancellation message: the runner stops the step and completes
+// the job as cancelled, long before the step would have ended.
+func TestActRunnerJobCancelled(t *testing.T) {
+	bin := testenv.ActRunnerBinary(t)
+	s, c := newTestServer(t, Options{})
+	sink := newHookSink(t)
+	if _, err := s.AddHook(testRepo, sink.srv.URL, testSecret, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := dispatchRaw(t, c, "realrunner.yml", map[string]any{"fail": "sleep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := int64(out["workflow_run_id"].(float64))
+	jit := jitConfig(t, c, "act-cancel", "realrunner", "self-hosted")
+	done := make(chan string, 1)
+	go func() {
+		out, err := runActRunner(t, bin, jit)
+		done <- fmt.Sprintf("%v\n%s", err, out)
+	}()
+	// Cancel once the sleeping step has started.
+	eventually(t, "the sleeping step running", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, j := range s.st.runs[runID].Jobs {
+			if strings.Contains(j.Log.String(), "sleeping until cancelled") {
+				return true
+			}
+		}
+		return false
+	})
+	// 202 Accepted, which go-github reports as an AcceptedError.
+	var accepted *github.AcceptedError
+	if _, err := c.Actions.CancelWorkflowRunByID(ctx(t), "python", "cpython", runID); !errors.As(err, &accepted) {
+		t.Fatalf("cancel: %v, want 202", err)
+	}
+	select {
+	case out := <-done:
+		t.Logf("github-act-runner: %s", out)
+	case <-time.After(90 * time.Second):
+		t.Fatal("github-act-runner did not stop after the run was cancelled")
+	}
+	wj := sink.waitFor("workflow_job", "completed", nil).Payload["workflow_job"].(map[string]any)
+	if wj["conclusion"] != "cancelled" {
+		t.Errorf("job conclusion %v, want cancelled", wj["conclusion"])
+	}
+	if rc := sink.waitFor("workflow_run", "completed", nil).Payload["workflow_run"].(map[string]any); rc["conclusion"] != "cancelled" {
+		t.Errorf("run conclusion %v, want cancelled", rc["conclusion"])
 	}
 }
