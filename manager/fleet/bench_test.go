@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -60,9 +61,9 @@ func seed(b *testing.B, st *store.Store, n int) {
 	ctx := context.Background()
 	for i := 0; i < n+20; i++ {
 		id := fmt.Sprintf("%016x", i+1)
-		state := "done"
+		state := lifecycle.Done
 		if i >= n {
-			state = "dispatched"
+			state = lifecycle.Dispatched
 		}
 		if _, _, err := st.CreateRequest(ctx, store.Request{ID: id, Repo: "o/r", PR: i%500 + 1, SHA: strings.Repeat("a", 40),
 			Tier: "quick", State: state, CreatedAt: time.Now().Add(-time.Duration(n-i) * time.Minute)}); err != nil {

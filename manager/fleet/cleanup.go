@@ -58,22 +58,10 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 	return nil
 }
 
-// runCompleted ends the request of a run of ours: a completed run is no
-// longer a candidate for superseding, so later requests of the PR need not
-// ask GitHub about it, and the trigger's work on it is over.
+// runCompleted tells the trigger that a run of ours completed: the
+// request's lifecycle is the trigger's to change, not the fleet's.
 func (f *Fleet) runCompleted(ctx context.Context, runID int64) error {
-	req, err := f.st.RequestByRun(ctx, runID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // not ours
-	}
-	if err != nil {
-		return err
-	}
-	if req.State != trigger.StateDispatched {
-		return nil
-	}
-	done := trigger.StateDone
-	return f.st.UpdateRequest(ctx, req.ID, store.RequestFields{State: &done})
+	return trigger.RunCompleted(ctx, f.st, runID)
 }
 
 // release removes everything of an attempt whose runner has not taken a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -133,7 +134,7 @@ func newTestFleet(t testing.TB, maxRunners int) (*Fleet, *store.Store, *fakeGitH
 }
 
 // ourRequest stores a request whose run is 7, as the trigger leaves it.
-func ourRequest(t *testing.T, st *store.Store, state string, runID int64) {
+func ourRequest(t *testing.T, st *store.Store, state lifecycle.State, runID int64) {
 	t.Helper()
 	ctx := context.Background()
 	if _, _, err := st.CreateRequest(ctx, store.Request{ID: "r1", Repo: "o/r", PR: 1, SHA: "pr-head", Tier: "quick", State: state,
@@ -212,8 +213,8 @@ func TestForeignAndInFlightRuns(t *testing.T) {
 			t.Fatalf("err = %v, want pending while the run id is unknown", err)
 		}
 		run := int64(7)
-		state := "dispatched"
-		if err := st.UpdateRequest(ctx, "r1", store.RequestFields{RunID: &run, State: &state}); err != nil {
+		from, state := lifecycle.Accepted, lifecycle.Dispatched
+		if err := st.UpdateRequest(ctx, "r1", store.RequestFields{RunID: &run, From: &from, State: &state}); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil || len(gh.jit) != 1 {
@@ -285,8 +286,8 @@ func TestSupersededRequestNotReported(t *testing.T) {
 	if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
 		t.Fatal(err)
 	}
-	sup := "superseded"
-	if err := st.UpdateRequest(ctx, "r1", store.RequestFields{State: &sup}); err != nil {
+	from, sup := lifecycle.Dispatched, lifecycle.Superseded
+	if err := st.UpdateRequest(ctx, "r1", store.RequestFields{From: &from, State: &sup}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.HandleJob(ctx, delivery("d2", "completed", 100, 7, `,"conclusion":"cancelled"`)); err != nil {

@@ -120,8 +120,8 @@ func (e env) dispatch(t *testing.T, ours bool, labels ...string) int64 {
 		t.Fatal(err)
 	}
 	if ours {
-		state := trigger.StateDispatched
-		if err := e.st.UpdateRequest(ctx, id, store.RequestFields{State: &state, RunID: &run}); err != nil {
+		from, state := trigger.StateAccepted, trigger.StateDispatched
+		if err := e.st.UpdateRequest(ctx, id, store.RequestFields{From: &from, State: &state, RunID: &run}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -353,8 +353,8 @@ func TestSourceAdoptsOnceTheDispatchIsRecorded(t *testing.T) {
 	if ds, _ := e.st.Unprocessed(ctx, 10, "workflow_job"); len(ds) != 0 {
 		t.Fatalf("adopted before the run was recorded: %+v", ds)
 	}
-	state := trigger.StateDispatched
-	if err := e.st.UpdateRequest(ctx, "in-flight", store.RequestFields{State: &state, RunID: &runID}); err != nil {
+	from, state := trigger.StateAccepted, trigger.StateDispatched
+	if err := e.st.UpdateRequest(ctx, "in-flight", store.RequestFields{From: &from, State: &state, RunID: &runID}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.waitDeliveries(t, 1)

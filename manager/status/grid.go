@@ -79,7 +79,7 @@ func (s *server) gridData(r *http.Request) (gridView, error) {
 	v.Columns = make([]gridColumn, 0, len(reqs))
 	for _, q := range reqs {
 		v.Columns = append(v.Columns, gridColumn{ID: q.ID, Repo: q.Repo, PR: q.PR, PRURL: s.prURL(q.Repo, q.PR), SHA: q.SHA,
-			ShortSHA: short(q.SHA), Tier: q.Tier, Actor: q.Actor, State: q.State, Created: q.CreatedAt.UTC(),
+			ShortSHA: short(q.SHA), Tier: q.Tier, Actor: q.Actor, State: string(q.State), Created: q.CreatedAt.UTC(),
 			Age: age(s.now().Sub(q.CreatedAt))})
 	}
 	v.Rows = []gridRow{}

@@ -216,9 +216,9 @@ func TestHeldBuilderOnRequestPage(t *testing.T) {
 	ctx := context.Background()
 	id := "3333333333333333"
 	create(t, f.st, store.Request{ID: id, DeliveryID: "d-3", Repo: "python/cpython", PR: 300, SHA: strings.Repeat("d", 40),
-		Tier: "refleak", Actor: "core-dev", State: trigger.StateChecking, CreatedAt: t0})
-	state, run, builders := trigger.StateDispatched, int64(900), `[{"name":"macos-refleak","labels":["buildfleet-held"]}]`
-	if err := f.st.UpdateRequest(ctx, id, store.RequestFields{State: &state, RunID: &run, Builders: &builders}); err != nil {
+		Tier: "refleak", Actor: "core-dev", State: trigger.StateAccepted, CreatedAt: t0})
+	from, state, run, builders := trigger.StateAccepted, trigger.StateDispatched, int64(900), `[{"name":"macos-refleak","labels":["buildfleet-held"]}]`
+	if err := f.st.UpdateRequest(ctx, id, store.RequestFields{From: &from, State: &state, RunID: &run, Builders: &builders}); err != nil {
 		t.Fatal(err)
 	}
 	// macos-refleak (max_runners 1) is busy with the good request's runner.

@@ -90,13 +90,13 @@ func newRichFixture(t *testing.T) *richFixture {
 	for i, id := range []string{passedID, failedID} {
 		q := create(t, st, store.Request{ID: id, DeliveryID: "d-h" + id[:1], Repo: "python/cpython", PR: 100 + i,
 			SHA: "b" + id + "cccccccccccccccccccccccc", Tier: "quick", Label: "🔨 test-with-buildbots", Actor: "core-dev",
-			Role: "write", State: trigger.StateChecking, CreatedAt: t0.Add(-time.Duration(3-i) * time.Hour)})
-		state, reason, runID := trigger.StateDone, "succeeded", int64(500+i)
+			Role: "write", State: trigger.StateDispatched, CreatedAt: t0.Add(-time.Duration(3-i) * time.Hour)})
+		from, state, reason, runID := trigger.StateDispatched, trigger.StateDone, "succeeded", int64(500+i)
 		if id == failedID {
 			reason = "failed"
 		}
 		builders := `[{"name":"ubuntu-quick","labels":["buildfleet-a"]},{"name":"macos-refleak","labels":["buildfleet-b"]}]`
-		if err := st.UpdateRequest(ctx, q.ID, store.RequestFields{State: &state, Reason: &reason, RunID: &runID,
+		if err := st.UpdateRequest(ctx, q.ID, store.RequestFields{From: &from, State: &state, Reason: &reason, RunID: &runID,
 			Builders: &builders}); err != nil {
 			t.Fatal(err)
 		}

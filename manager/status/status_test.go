@@ -73,12 +73,13 @@ func newFixture(t *testing.T, fl status.Fleet) *fixture {
 	f.good = create(t, st, store.Request{
 		ID: "0123456789abcdef", DeliveryID: "d-1", Repo: "python/cpython", PR: 4242,
 		SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Tier: "quick", Label: "🔨 test-with-buildbots",
-		Actor: "triager", Role: "triage", State: trigger.StateChecking, CreatedAt: t0.Add(-90 * time.Second),
+		Actor: "triager", Role: "triage", State: trigger.StateAccepted, CreatedAt: t0.Add(-90 * time.Second),
 	})
+	from := trigger.StateAccepted
 	state, builders, runID, runURL, commentID := trigger.StateDispatched,
 		`[{"name":"ubuntu-quick","labels":["self-hosted","linux"]},{"name":"macos-refleak","labels":["self-hosted","macos"]}]`,
 		int64(777), "https://github.example/python/cpython/actions/runs/777", int64(31337)
-	if err := st.UpdateRequest(ctx, f.good.ID, store.RequestFields{State: &state, Builders: &builders,
+	if err := st.UpdateRequest(ctx, f.good.ID, store.RequestFields{From: &from, State: &state, Builders: &builders,
 		RunID: &runID, RunURL: &runURL, CommentID: &commentID}); err != nil {
 		t.Fatal(err)
 	}

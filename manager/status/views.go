@@ -86,7 +86,7 @@ type poolView struct {
 func (s *server) requestView(r store.Request) requestView {
 	v := requestView{
 		ID: r.ID, Repo: r.Repo, PR: r.PR, SHA: r.SHA, ShortSHA: r.SHA, Tier: r.Tier, Label: r.Label,
-		Actor: r.Actor, Role: r.Role, State: r.State, Reason: r.Reason, LabelRemoved: r.LabelRemoved,
+		Actor: r.Actor, Role: r.Role, State: string(r.State), Reason: r.Reason, LabelRemoved: r.LabelRemoved,
 		RunID: r.RunID, RunURL: r.RunURL, SupersededBy: r.SupersededBy,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Age: age(s.now().Sub(r.CreatedAt)),
 		Builders: []builderView{},

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Report is one row of the report queue.
@@ -63,7 +62,7 @@ func (s *Store) EnqueueReport(ctx context.Context, r Report, merge func(old *Rep
 		if err := t.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM reports`).Scan(&seq); err != nil {
 			return err
 		}
-		now := time.Now().UnixNano()
+		now := s.now().UnixNano()
 		if prev == nil {
 			_, err = t.ExecContext(ctx, `INSERT INTO reports (request_id, context, kind, repo, sha, state, payload, seq,
 				queued_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -147,7 +146,7 @@ func (s *Store) ReportWritten(ctx context.Context, requestID, context string, se
 }
 
 func (s *Store) updateReport(ctx context.Context, set, requestID, context string, args ...any) error {
-	args = append(args, time.Now().UnixNano(), requestID, context)
+	args = append(args, s.now().UnixNano(), requestID, context)
 	res, err := s.db.ExecContext(ctx, `UPDATE reports SET `+set+`, updated_at = ? WHERE request_id = ? AND context = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("updating report %s of %s: %w", context, requestID, err)

@@ -7,7 +7,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 )
+
+// ErrConflict is returned by UpdateRequest when the request is no longer
+// in the state (or at the try count) the caller read: another actor took
+// the step first. The caller reloads the request and decides again.
+var ErrConflict = errors.New("request changed by another actor")
+
+// openFilter selects requests whose handling has not ended. It is spelled
+// out to match the partial index requests_open; a test checks it against
+// lifecycle.Finals.
+const openFilter = `state NOT IN ('done', 'refused', 'skipped', 'failed', 'superseded')`
 
 // Request is one build request: a trigger label added by someone (or an
 // operator's trigger command) on one PR at one SHA.
@@ -22,7 +34,7 @@ type Request struct {
 	Actor         string
 	Role          string
 	Builders      string
-	State         string
+	State         lifecycle.State
 	Reason        string
 	LabelRemoved  bool
 	CommentTries  int
@@ -57,7 +69,7 @@ func scanRequest(sc interface{ Scan(...any) error }) (Request, error) {
 // CreateRequest inserts a request unless one with its ID exists; it returns
 // the stored row either way, so a replayed delivery resumes the original.
 func (s *Store) CreateRequest(ctx context.Context, r Request) (Request, bool, error) {
-	now := time.Now().UnixNano()
+	now := s.now().UnixNano()
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Unix(0, now)
 	}
@@ -101,8 +113,14 @@ func (s *Store) RequestByRun(ctx context.Context, runID int64) (Request, error) 
 
 // RequestFields are the columns UpdateRequest may set. Nil pointers are
 // left alone.
+//
+// A state change is a compare-and-set: State needs From, the state the
+// caller read, and lifecycle must allow the move. Try counters
+// (CommentTries, DispatchTries) are claims: setting one to n applies only
+// over n-1, so two processes never both take try n.
 type RequestFields struct {
-	State         *string
+	From          *lifecycle.State
+	State         *lifecycle.State
 	Reason        *string
 	Role          *string
 	Builders      *string
@@ -117,11 +135,27 @@ type RequestFields struct {
 
 // UpdateRequest writes the given fields of one request in one transaction.
 func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) error {
-	var sets []string
-	var args []any
+	var sets, conds []string
+	var args, condArgs []any
 	add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	cond := func(c string, v any) { conds = append(conds, c); condArgs = append(condArgs, v) }
 	if f.State != nil {
+		if f.From == nil {
+			return fmt.Errorf("updating request %s: a state change to %s needs the state it comes from", id, *f.State)
+		}
+		if err := lifecycle.Check(*f.From, *f.State); err != nil {
+			return fmt.Errorf("updating request %s: %w", id, err)
+		}
 		add("state", *f.State)
+		cond("state = ?", *f.From)
+	} else if f.From != nil {
+		cond("state = ?", *f.From)
+	}
+	if f.CommentTries != nil {
+		cond("comment_tries = ?", *f.CommentTries-1)
+	}
+	if f.DispatchTries != nil {
+		cond("dispatch_tries = ?", *f.DispatchTries-1)
 	}
 	if f.Reason != nil {
 		add("reason", *f.Reason)
@@ -153,13 +187,26 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) e
 	if f.SupersededBy != nil {
 		add("superseded_by", *f.SupersededBy)
 	}
-	add("updated_at", time.Now().UnixNano())
+	add("updated_at", s.now().UnixNano())
 	args = append(args, id)
-	res, err := s.db.ExecContext(ctx, `UPDATE requests SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	args = append(args, condArgs...)
+	where := "id = ?"
+	for _, c := range conds {
+		where += " AND " + c
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE requests SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
 	if err != nil {
 		return fmt.Errorf("updating request %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
+		cur, err := s.Request(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(conds) > 0 {
+			return fmt.Errorf("updating request %s (now %s, comment try %d, dispatch try %d): %w",
+				id, cur.State, cur.CommentTries, cur.DispatchTries, ErrConflict)
+		}
 		return ErrNotFound
 	}
 	return nil
@@ -168,8 +215,7 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) e
 // OpenRequests returns the requests whose handling has not ended, oldest
 // first: the work to resume after a restart.
 func (s *Store) OpenRequests(ctx context.Context) ([]Request, error) {
-	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests
-		WHERE state NOT IN ('done', 'refused', 'skipped', 'failed', 'superseded') ORDER BY created_at`)
+	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests WHERE `+openFilter+` ORDER BY created_at`)
 }
 
 // PreviousRequests returns the requests of the same PR and tier created

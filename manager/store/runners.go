@@ -61,7 +61,7 @@ func scanRunner(sc interface{ Scan(...any) error }) (Runner, error) {
 // returns the stored row either way: a replayed queued event resumes the
 // runner it started before.
 func (s *Store) CreateRunner(ctx context.Context, r Runner) (Runner, error) {
-	now := time.Now().UnixNano()
+	now := s.now().UnixNano()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runners
 		(github_job_id, attempt, run_id, request_id, repo, pool, runner_name, runner_id, nomad_job_id,
 		 html_url, state, conclusion, reported, created_at, updated_at, received_at)
@@ -182,7 +182,7 @@ func (s *Store) UpdateRunner(ctx context.Context, jobID int64, attempt int, f Ru
 	if f.TakenBy != nil {
 		add("taken_by", *f.TakenBy)
 	}
-	add("updated_at", time.Now().UnixNano())
+	add("updated_at", s.now().UnixNano())
 	args = append(args, jobID, attempt)
 	res, err := s.db.ExecContext(ctx, `UPDATE runners SET `+strings.Join(sets, ", ")+
 		` WHERE github_job_id = ? AND attempt = ?`, args...)

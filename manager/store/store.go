@@ -12,13 +12,36 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // pure Go SQLite driver: no cgo at run time
 )
 
 // Store is an open database.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	clock atomic.Pointer[func() time.Time]
+}
+
+// SetClock makes the store stamp rows with the given clock instead of
+// time.Now: the same clock the trigger and the fleet compare against, so
+// ages read back from the store agree with theirs (and with synctest's fake
+// time in tests). Call it before handing the store to other goroutines'
+// work; it is safe to call at any time.
+func (s *Store) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.clock.Store(&now)
+}
+
+// now is the store's clock (time.Now unless SetClock was called).
+func (s *Store) now() time.Time {
+	if f := s.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // Open opens (creating when missing) the database at path and migrates it to

@@ -10,6 +10,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -43,7 +44,8 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		if !config.RoleAtLeast(role, trig.MinRole) {
 			next, reason = StateRefusing, fmt.Sprintf("role %s is below %s", role, trig.MinRole)
 		}
-		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &next, Role: &role, Reason: &reason}); err != nil {
+		from := r.State
+		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &next, Role: &role, Reason: &reason}); err != nil {
 			return transient(err)
 		}
 		r.State, r.Role, r.Reason = next, role, reason
@@ -108,8 +110,8 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 			return err
 		}
 	}
-	st := StateDispatched
-	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
+	st, from := StateDispatched, r.State
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &st}); err != nil {
 		return transient(err)
 	}
 	r.State = st
@@ -171,8 +173,8 @@ func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.R
 	if d.RunID != 0 {
 		return t.recordRun(ctx, r, d.RunID, d.HTMLURL)
 	}
-	st := StateLocating
-	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &st}); err != nil {
+	st, from := StateLocating, r.State
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &st}); err != nil {
 		return transient(err)
 	}
 	r.State = st
@@ -218,8 +220,8 @@ func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Reque
 		if run.Status == "completed" {
 			// Its workflow_run.completed webhook was lost: settle it now,
 			// so later requests do not ask again.
-			done := StateDone
-			if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{State: &done}); err != nil {
+			done, from := StateDone, p.State
+			if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{From: &from, State: &done}); err != nil && !errors.Is(err, store.ErrConflict) {
 				return nil, transient(err)
 			}
 			continue
@@ -230,8 +232,11 @@ func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Reque
 		if err := t.gh.CancelRun(ctx, owner, name, p.RunID); err != nil && !errors.Is(err, github.ErrConflict) && !permanent(err) {
 			return nil, transient(fmt.Errorf("cancelling run %d: %w", p.RunID, err))
 		}
-		st, by := StateSuperseded, r.ID
-		if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{State: &st, SupersededBy: &by}); err != nil {
+		st, by, from := StateSuperseded, r.ID, p.State
+		if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{From: &from, State: &st, SupersededBy: &by}); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				continue // its run completed meanwhile: nothing to supersede
+			}
 			return nil, transient(err)
 		}
 		t.requests.WithLabelValues("superseded").Inc()
@@ -250,12 +255,13 @@ func queuedStatus(s string) bool {
 }
 
 // finish records a final state.
-func (t *Trigger) finish(ctx context.Context, r *store.Request, state, reason string) error {
-	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{State: &state, Reason: &reason}); err != nil {
+func (t *Trigger) finish(ctx context.Context, r *store.Request, state lifecycle.State, reason string) error {
+	from := r.State
+	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &state, Reason: &reason}); err != nil {
 		return transient(err)
 	}
 	r.State, r.Reason = state, reason
-	t.requests.WithLabelValues(state).Inc()
+	t.requests.WithLabelValues(string(state)).Inc()
 	return nil
 }
 

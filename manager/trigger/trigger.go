@@ -35,24 +35,26 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
-// Request states.
+// Request states: the lifecycle package's, named here for the trigger's
+// readers. Moves between them go through the store's compare-and-set.
 const (
-	StateChecking   = "checking"
-	StateRefusing   = "refusing"
-	StateRefused    = "refused"
-	StateAccepted   = "accepted"
-	StateSkipped    = "skipped"
-	StateLocating   = "locating"
-	StateDispatched = "dispatched"
-	StateFailed     = "failed"
-	StateSuperseded = "superseded"
-	// StateDone: the run completed (any conclusion); set by the fleet on
-	// workflow_run.completed, or by the trigger when it finds the run
-	// completed. Results are the reporter's business.
-	StateDone = "done"
+	StateChecking   = lifecycle.Checking
+	StateRefusing   = lifecycle.Refusing
+	StateRefused    = lifecycle.Refused
+	StateAccepted   = lifecycle.Accepted
+	StateSkipped    = lifecycle.Skipped
+	StateLocating   = lifecycle.Locating
+	StateDispatched = lifecycle.Dispatched
+	StateFailed     = lifecycle.Failed
+	StateSuperseded = lifecycle.Superseded
+	// StateDone: the run completed (any conclusion); the fleet tells the
+	// trigger (RunCompleted) on workflow_run.completed, or the trigger finds
+	// the run completed. Results are the reporter's business.
+	StateDone = lifecycle.Done
 )
 
 // Options configure a Trigger.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -58,6 +59,10 @@ func (a *app) triggerCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, " (run %s)", strconv.FormatInt(r.RunID, 10))
 			}
 			fmt.Fprintln(a.stdout)
+			if errors.Is(err, store.ErrConflict) {
+				fmt.Fprintln(a.stdout, "the running manager took the request's next step; it finishes it")
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("not finished, the manager will retry: %w", err)
 			}
