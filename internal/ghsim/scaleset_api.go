@@ -277,6 +277,13 @@ func (s *Server) handleCreateScaleSet(w http.ResponseWriter, r *http.Request, rp
 		set.Labels = []string{b.Name} // ARC labels a set with its name
 	}
 	ss.sets[set.ID] = set
+	// Jobs already queued for its label wait for it (guess: GitHub routes
+	// a job queued before the set existed once the set does).
+	for _, j := range s.st.jobs {
+		if j.Status == "queued" && j.Run.Repo == rp && ss.reqs[j.ID] == nil && labelsMatch(j.Labels, set.Labels) {
+			ss.reqs[j.ID] = &ssRequest{ID: s.st.id(), Job: j, Set: set, State: ssAvailable}
+		}
+	}
 	writeJSON(w, http.StatusOK, s.scaleSetJSON(set))
 }
 

@@ -234,8 +234,10 @@ func TestScaleSetJobsWaitForASession(t *testing.T) {
 	s, _ := newTestServer(t, Options{})
 	s.SetScaleSetPollWait(50 * time.Millisecond)
 	c := newARCClient(t, s.URL())
+	// One job queued before the set exists, one after: both are its.
+	dispatchBuild(t, s, "linux-quick")
 	set := createSet(t, c)
-	dispatchBuild(t, s, "linux-quick", "linux-quick")
+	dispatchBuild(t, s, "linux-quick")
 
 	// No listener: the jobs wait, and the next session finds them through
 	// the statistics and the acquirable list, as ARC's listener does.
