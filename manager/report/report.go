@@ -38,6 +38,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/lifecycle"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -291,12 +292,13 @@ func (rp *Reporter) finished(ctx context.Context, req Request, repo config.Repos
 	return nil
 }
 
-// Outcomes of a request whose builders all have a final result.
+// Outcomes of a request whose builders all have a final result: the
+// lifecycle's, written as a done request's reason.
 const (
-	OutcomeSucceeded  = "succeeded"
-	OutcomeFailed     = "failed"
-	OutcomeFleetError = "fleet_error"
-	OutcomeCancelled  = "cancelled"
+	OutcomeSucceeded  = lifecycle.OutcomeSucceeded
+	OutcomeFailed     = lifecycle.OutcomeFailed
+	OutcomeFleetError = lifecycle.OutcomeFleetError
+	OutcomeCancelled  = lifecycle.OutcomeCancelled
 )
 
 // Outcome sums up a request's final results: a failure of the PR's build
