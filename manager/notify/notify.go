@@ -36,13 +36,14 @@ import (
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
-// Node meta keys a donor sets (see buildfleet donor config).
+// Node meta keys a donor sets (see buildfleet donor config); the config
+// package owns them.
 const (
-	MetaOwner     = "buildfleet_owner"
-	MetaContact   = "buildfleet_contact"
-	MetaPlatform  = "buildfleet_platform"
-	MetaTiers     = "buildfleet_tiers"
-	MetaIsolation = "buildfleet_isolation"
+	MetaOwner     = config.MetaOwner
+	MetaContact   = config.MetaContact
+	MetaPlatform  = config.MetaPlatform
+	MetaTiers     = config.MetaTiers
+	MetaIsolation = config.MetaIsolation
 	// MetaDowntime is a planned downtime, "2026-12-01T08:00:00Z/2026-12-01T12:00:00Z".
 	MetaDowntime = "buildfleet_downtime"
 )
