@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRunnerNeedsConfig(t *testing.T) {
@@ -22,26 +21,32 @@ func TestRunnerNeedsConfig(t *testing.T) {
 func TestServeSetsUpRepo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out bytes.Buffer
+	// A free port: the server says where it listens on its first line.
+	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:18787", "--repo", "python/cpython",
-			"--token", "tok=bot", "--collaborator", "alice=triage", "--fault", "latency:latency=1ms"}, &out, io.Discard)
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--repo", "python/cpython",
+			"--token", "tok=bot", "--collaborator", "alice=triage", "--fault", "latency:latency=1ms"}, pw, io.Discard)
+		pw.Close()
 	}()
-	var body string
-	for i := 0; i < 100; i++ {
-		req, _ := http.NewRequest("GET", "http://127.0.0.1:18787/repos/python/cpython/collaborators/alice/permission", nil)
-		req.Header.Set("Authorization", "token tok")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the serving line: %v", err)
 	}
-	if !strings.Contains(body, `"role_name":"triage"`) {
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ghsim serving at ")
+	if !ok {
+		t.Fatalf("first line %q does not say where ghsim serves", line)
+	}
+	req, _ := http.NewRequest("GET", url+"/repos/python/cpython/collaborators/alice/permission", nil)
+	req.Header.Set("Authorization", "token tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if body := string(b); !strings.Contains(body, `"role_name":"triage"`) {
 		t.Errorf("permission: %s", body)
 	}
 	cancel()

@@ -7,10 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -38,10 +41,25 @@ type simFixture struct {
 
 func newSim(t *testing.T, o ghsim.Options, report, comment string, limits []Limit) *simFixture {
 	t.Helper()
+	return newSimOn(t, o, report, comment, limits, false)
+}
+
+// newSimOn is newSim; inProcess serves ghsim without a socket, through its
+// handler, so that the whole fixture can run in a synctest bubble (fake
+// time for the reporter's pacing and ghsim's secondary-limit windows alike).
+func newSimOn(t *testing.T, o ghsim.Options, report, comment string, limits []Limit, inProcess bool) *simFixture {
+	t.Helper()
 	sim := ghsim.New(o)
-	url, err := sim.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var transport http.RoundTripper
+	url := "http://ghsim.invalid"
+	if inProcess {
+		sim.SetBaseURL(url)
+		transport = handlerTransport{sim.Handler()}
+	} else {
+		var err error
+		if url, err = sim.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { sim.Close() })
 	if err := sim.CreateRepo(ghsim.RepoSpec{Owner: "python", Name: "cpython", Org: true}); err != nil {
@@ -64,7 +82,7 @@ func newSim(t *testing.T, o ghsim.Options, report, comment string, limits []Limi
 		}
 		ghc = config.GitHub{APIURL: url, App: config.App{ID: o.AppID, InstallationID: 7, PrivateKeyFile: f}}
 	}
-	cl, err := github.New(ghc, github.Options{})
+	cl, err := github.New(ghc, github.Options{Transport: transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +111,18 @@ func (f *simFixture) result(req string, builders int, pool string, job int64, st
 		r.CompletedAt = now
 	}
 	return r
+}
+
+// handlerTransport serves requests with a handler in the same goroutine:
+// no socket, so nothing blocks outside a synctest bubble.
+type handlerTransport struct{ h http.Handler }
+
+func (ht handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	ht.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 // waitIdle waits until the queue is empty.
@@ -235,9 +265,15 @@ func TestBurstUnderSecondaryLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("burst")
 	}
+	// In a bubble: the reporter's windows and ghsim's are measured on the
+	// same fake clock, so a busy machine cannot make them drift apart.
+	synctest.Test(t, func(t *testing.T) { burstUnderSecondaryLimit(t) })
+}
+
+func burstUnderSecondaryLimit(t *testing.T) {
 	limits := []Limit{{N: 80, Per: 300 * time.Millisecond}, {N: 500, Per: 2 * time.Second}}
-	f := newSim(t, ghsim.Options{SecondaryLimits: []ghsim.SecondaryLimit{{N: 80, Per: 270 * time.Millisecond}, {N: 500, Per: 1800 * time.Millisecond}}},
-		config.ReportStatus, config.CommentOff, limits)
+	f := newSimOn(t, ghsim.Options{SecondaryLimits: []ghsim.SecondaryLimit{{N: 80, Per: 270 * time.Millisecond}, {N: 500, Per: 1800 * time.Millisecond}}},
+		config.ReportStatus, config.CommentOff, limits, true)
 	if err := f.sim.AddFault(ghsim.Fault{Kind: ghsim.FaultSecondary, Method: "POST", Path: "/statuses/", Count: 3, Ratio: 0.01, RetryAfter: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,12 @@ func (rp *Reporter) step(ctx context.Context) (bool, error) {
 		}
 	}
 	sent, err := rp.write(ctx, row)
+	// Counted when the write is over, not when it starts: the client may
+	// have sent it again after a Retry-After, so it reached GitHub up to
+	// now. A later stamp only ever waits longer, never over a window.
+	for range sent {
+		rp.pace.spend(rp.o.Now())
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -204,8 +210,8 @@ func (rp *Reporter) write(ctx context.Context, row store.Report) (int, error) {
 	return 0, fmt.Errorf("queued result %s of %s: unknown kind %q", row.Context, row.RequestID, row.Kind)
 }
 
+// sent counts a write about to go out by kind (the pacer counts it once it is over).
 func (rp *Reporter) sent(kind string) {
-	rp.pace.spend(rp.o.Now())
 	rp.m.writes.WithLabelValues(kind).Inc()
 }
 
