@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -176,5 +178,39 @@ func TestActRunnerJobCancelled(t *testing.T) {
 	}
 	if rc := sink.waitFor("workflow_run", "completed", nil).Payload["workflow_run"].(map[string]any); rc["conclusion"] != "cancelled" {
 		t.Errorf("run conclusion %v, want cancelled", rc["conclusion"])
+	}
+}
+
+// A runner below the minimum version gets GitHub's deprecation message when
+// it opens its message session, as the stand-in does.
+func TestRunnerSessionRefusesOutdated(t *testing.T) {
+	s, c := newTestServer(t, Options{})
+	dec, err := DecodeJITConfig(jitConfig(t, c, "old", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := RunnerToken(ctx(t), http.DefaultClient, dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(version string) (int, string) {
+		body := fmt.Sprintf(`{"ownerName":"RUNNER","agent":{"id":%d,"name":"old","version":%q}}`, dec.AgentID, version)
+		req, _ := http.NewRequest(http.MethodPost, dec.ServerURL+"_apis/distributedtask/pools/1/sessions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	s.SetMinRunnerVersion("2.330.0")
+	if code, body := open("2.329.0"); code != http.StatusForbidden || !strings.Contains(body, "Runner version v2.329.0 is deprecated and cannot receive messages.") {
+		t.Errorf("outdated runner: %d %s", code, body)
+	}
+	if code, body := open("3.0.0"); code != http.StatusOK || !strings.Contains(body, `"sessionId"`) {
+		t.Errorf("current runner: %d %s", code, body)
 	}
 }

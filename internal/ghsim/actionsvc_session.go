@@ -67,7 +67,8 @@ func (s *Server) handleRunnerCreateSession(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	var agent struct {
-		ID int64 `json:"id"`
+		ID      int64  `json:"id"`
+		Version string `json:"version"`
 	}
 	_ = json.Unmarshal(b.Agent, &agent)
 	s.mu.Lock()
@@ -86,6 +87,10 @@ func (s *Server) handleRunnerCreateSession(w http.ResponseWriter, r *http.Reques
 		return
 	case rn.session != "":
 		writeSvcError(w, http.StatusConflict, "TaskAgentSessionConflictException", "The runner "+rn.Name+" already has a session.")
+		return
+	case olderVersion(agent.Version, s.st.pkgs.minVersion):
+		// As for the stand-in (runnerproto.go): GitHub's deprecation message.
+		writeSvcError(w, http.StatusForbidden, "AccessDeniedException", deprecatedMessage(agent.Version))
 		return
 	}
 	sess := &svcSession{id: guid(), runnerID: rn.ID, key: make([]byte, 32)}
