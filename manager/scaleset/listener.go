@@ -37,6 +37,7 @@ type listener struct {
 	pool config.Pool
 	repo string
 	svc  Service
+	runs *runCache // shared by the listeners
 	log  *slog.Logger
 
 	mu      sync.Mutex // guards set and session (the fleet acquires from its goroutines)

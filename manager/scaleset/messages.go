@@ -159,18 +159,16 @@ func (l *listener) resolve(ctx context.Context, msg actions.JobMessageBase) (job
 	if err != nil || !ours {
 		return jobRef{}, false, err
 	}
-	jobs, err := l.o.GitHub.RunJobs(ctx, msg.OwnerName, msg.RepositoryName, msg.WorkflowRunId)
+	j, found, err := l.runs.job(ctx, msg.OwnerName, msg.RepositoryName, msg.WorkflowRunId, msg.JobDisplayName)
 	if err != nil {
 		return jobRef{}, false, fmt.Errorf("%w: %w", errRetry, err)
 	}
-	for _, j := range jobs {
-		if j.Name == msg.JobDisplayName {
-			ref := jobRef{Job: j, Repo: l.repo}
-			l.remember(msg.RunnerRequestId, ref)
-			return ref, true, nil
-		}
+	if !found {
+		return jobRef{}, false, fmt.Errorf("%w: run %d has no job %q", errRetry, msg.WorkflowRunId, msg.JobDisplayName)
 	}
-	return jobRef{}, false, fmt.Errorf("%w: run %d has no job %q", errRetry, msg.WorkflowRunId, msg.JobDisplayName)
+	ref := jobRef{Job: j, Repo: l.repo}
+	l.remember(msg.RunnerRequestId, ref)
+	return ref, true, nil
 }
 
 // ours tells whether buildfleet dispatched the run; while a dispatch is

@@ -102,6 +102,7 @@ func New(o Options) (*Source, error) {
 	// One client per repository: the pools' listeners share its admin
 	// token (one registration every hour, not one per pool).
 	svcs := map[string]Service{}
+	runs := &runCache{gh: o.GitHub}
 	for _, p := range o.Config.ScaleSetPools() {
 		for _, r := range o.Config.Repositories {
 			svc, ok := svcs[r.Name]
@@ -113,7 +114,7 @@ func New(o Options) (*Source, error) {
 				svcs[r.Name] = svc
 			}
 			s.listeners[key(p.Name, r.Name)] = &listener{
-				o: o, pool: p, repo: r.Name, svc: svc,
+				o: o, pool: p, repo: r.Name, svc: svc, runs: runs,
 				log: o.Logger.With("pool", p.Name, "repo", r.Name, "scale_set", p.ScaleSet.Name),
 			}
 		}
