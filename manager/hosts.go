@@ -15,7 +15,7 @@ type hostsOf struct{ c *nomad.Client }
 var _ status.Fleet = hostsOf{}
 
 func (h hostsOf) Hosts(ctx context.Context, pool config.Pool) ([]status.Host, error) {
-	hs, err := h.c.PoolHosts(ctx, pool, "")
+	hs, err := h.c.PoolHosts(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -24,6 +24,7 @@ func (h hostsOf) Hosts(ctx context.Context, pool config.Pool) ([]status.Host, er
 		out[i] = status.Host{
 			Name: x.Name, Datacenter: x.Datacenter, Status: x.Status, Eligible: x.Eligible,
 			Draining: x.Draining, Running: x.Running, Slots: x.Slots, LastSeen: x.LastSeen,
+			NodePool: x.NodePool, Isolation: x.Isolation, Placeable: x.Placeable, Why: x.Why,
 		}
 	}
 	return out, nil

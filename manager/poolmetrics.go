@@ -23,7 +23,7 @@ func newPoolCollector(m *Manager) *poolCollector {
 	return &poolCollector{m: m,
 		pending:   prometheus.NewDesc("buildfleet_pool_pending_runners", "Runners of the pool being started or waiting for a host.", l, nil),
 		running:   prometheus.NewDesc("buildfleet_pool_running_runners", "Runners of the pool running a job.", l, nil),
-		ready:     prometheus.NewDesc("buildfleet_pool_hosts_ready", "Hosts of the pool that are ready and eligible for new runners.", l, nil),
+		ready:     prometheus.NewDesc("buildfleet_pool_hosts_ready", "Hosts on which Nomad could place the pool's runner now (node pool, ready, eligible, driver healthy, constraints).", l, nil),
 		hostTotal: prometheus.NewDesc("buildfleet_pool_hosts", "Hosts of the pool known to Nomad, in any state.", l, nil),
 	}
 }
@@ -49,14 +49,14 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		if !hostsOK {
 			continue
 		}
-		hs, err := c.m.nomad.PoolHosts(ctx, p, "")
+		hs, err := c.m.nomad.PoolHosts(ctx, p)
 		if err != nil {
 			hostsOK = false // one timeout for the scrape, not one per pool
 			continue
 		}
 		ready := 0
 		for _, h := range hs {
-			if h.Status == "ready" && h.Eligible {
+			if h.Placeable {
 				ready++
 			}
 		}

@@ -47,6 +47,12 @@ type Options struct {
 	// certificate of this CA; Addr is then https:// and Client presents
 	// the CA's CLI certificate.
 	TLS *CA
+	// ConfigHCL, when set, is the agent's configuration instead of the one
+	// the fields above make (e.g. the output of `buildfleet donor config`);
+	// the test only overrides what must differ on a test machine: ports,
+	// bind address, data and alloc dirs, and with TLS the certificate
+	// files (the tls block's settings stay ConfigHCL's).
+	ConfigHCL string
 
 	tlsServer, tlsCLI Pair
 }
@@ -97,7 +103,7 @@ func Start(t testing.TB, o Options) *Agent {
 	t.Helper()
 	bin := testenv.NomadBinary(t)
 	if o.TLS != nil {
-		o.tlsServer, o.tlsCLI = o.TLS.Server(t, ""), o.TLS.CLI(t, "")
+		o.tlsServer, o.tlsCLI = o.TLS.Combined(t, ""), o.TLS.CLI(t, "")
 	}
 	a, err := start(bin, o)
 	if err != nil {
@@ -152,6 +158,16 @@ func startOn(bin string, o Options, ports []int) (*Agent, error) {
 		o.NodePool = HostNodePool()
 	}
 	cfg := renderHCL(o, ports, dir)
+	var args []string
+	if o.ConfigHCL != "" {
+		base := filepath.Join(dir, "base.hcl")
+		if err := os.WriteFile(base, []byte(o.ConfigHCL), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, "-config", base)
+		cfg = overrideHCL(o, ports, dir)
+	}
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		os.RemoveAll(dir)
@@ -170,7 +186,8 @@ func startOn(bin string, o Options, ports []int) (*Agent, error) {
 	if o.TLS != nil {
 		a.Addr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 	}
-	cmd := exec.Command(bin, "agent", "-dev", "-config", cfgPath, "-data-dir", filepath.Join(dir, "data"))
+	args = append(args, "-config", cfgPath, "-data-dir", filepath.Join(dir, "data"))
+	cmd := exec.Command(bin, append([]string{"agent", "-dev"}, args...)...)
 	cmd.Env = agentEnv()
 	cmd.Stdout = &lockedWriter{buf: a.logs}
 	cmd.Stderr = cmd.Stdout
@@ -241,6 +258,18 @@ func renderHCL(o Options, ports []int, dir string) string {
 		b.WriteString(o.TLS.TLSHCL(o.tlsServer))
 	}
 	b.WriteString(o.ExtraHCL)
+	return b.String()
+}
+
+// overrideHCL is what a test changes in a given configuration.
+func overrideHCL(o Options, ports []int, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bind_addr = \"127.0.0.1\"\ndata_dir = %q\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n", ports[0], ports[1], ports[2])
+	fmt.Fprintf(&b, "client {\n  alloc_dir = %q\n}\n", filepath.Join(dir, "alloc"))
+	if o.TLS != nil {
+		fmt.Fprintf(&b, "tls {\n  ca_file = %q\n  cert_file = %q\n  key_file = %q\n}\n", o.TLS.CertFile, o.tlsServer.CertFile, o.tlsServer.KeyFile)
+	}
 	return b.String()
 }
 

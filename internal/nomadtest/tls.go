@@ -85,6 +85,15 @@ func (ca *CA) Client(t testing.TB, region string) Pair {
 	return ca.Issue(t, "client."+regionOr(region)+".nomad", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 }
 
+// Combined issues the certificate of a dev agent, which is a server and
+// a client at once: server.<region>.nomad and client.<region>.nomad,
+// localhost and 127.0.0.1.
+func (ca *CA) Combined(t testing.TB, region string) Pair {
+	t.Helper()
+	r := regionOr(region)
+	return ca.Issue(t, "server."+r+".nomad", []string{"client." + r + ".nomad", "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+}
+
 // CLI issues a certificate for an API user (the manager, `buildfleet
 // nomad apply`, the nomad CLI), as `nomad tls cert create -cli` does.
 func (ca *CA) CLI(t testing.TB, region string) Pair {

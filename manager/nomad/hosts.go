@@ -23,6 +23,14 @@ type Host struct {
 	Running    int // runner allocations of the pool, pending or running
 	Slots      int // node_max_allocs; 0 when unlimited or unknown
 	LastSeen   time.Time
+	NodePool   string
+	// Isolation is what the host declares in its buildfleet_isolation
+	// meta ("" when it declares nothing).
+	Isolation string
+	// Placeable is true when Nomad could place the pool's runner on the
+	// host now (Placeable); Why says why not.
+	Placeable bool
+	Why       string
 }
 
 // hostsCache keeps node details briefly: the list endpoint lacks the
@@ -37,14 +45,13 @@ type hostsCache struct {
 
 const hostsTTL = 15 * time.Second
 
-// PoolHosts lists the nodes whose platform and tier meta match the pool,
-// with the pool's runner allocations on each. tierMetaKey is the node meta
-// key listing a host's tiers (DefaultTierMetaKey when empty).
-func (c *Client) PoolHosts(ctx context.Context, pool config.Pool, tierMetaKey string) ([]Host, error) {
-	if tierMetaKey == "" {
-		tierMetaKey = DefaultTierMetaKey
-	}
-	plat, err := config.ParsePlatform(pool.Platform)
+// PoolHosts lists the hosts of a pool, with the pool's runner allocations
+// on each and whether Nomad could place the pool's runner there now: the
+// nodes of the pool's node pool, and those of its platform and tier that
+// are elsewhere (shown, with the reason, because a donor who joined the
+// wrong node pool needs to see it).
+func (c *Client) PoolHosts(ctx context.Context, pool config.Pool) ([]Host, error) {
+	pl, err := config.PlacementOf(pool)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +62,18 @@ func (c *Client) PoolHosts(ctx context.Context, pool config.Pool, tierMetaKey st
 	prefix := pool.NomadJob + "/dispatch-"
 	var out []Host
 	for _, n := range nodes {
-		if n.Attributes["kernel.name"] != plat.Kernel || n.Attributes["cpu.arch"] != plat.Arch || !hasTier(n.Meta[tierMetaKey], pool.Tier) {
+		samePlatform := n.Attributes["kernel.name"] == pl.Platform.Kernel && n.Attributes["cpu.arch"] == pl.Platform.Arch &&
+			hasTier(n.Meta[config.MetaTiers], pool.Tier)
+		if n.NodePool != pl.NodePool && !samePlatform {
 			continue
 		}
 		h := Host{
 			Name: n.Name, Datacenter: n.Datacenter, Status: n.Status,
 			Eligible: n.SchedulingEligibility == api.NodeSchedulingEligible && !n.Drain,
-			Draining: n.Drain, Slots: n.NodeMaxAllocs,
+			Draining: n.Drain, Slots: n.NodeMaxAllocs, NodePool: n.NodePool,
+			Isolation: n.Meta[config.MetaIsolation],
 		}
+		h.Placeable, h.Why = Placeable(n, pl)
 		if n.StatusUpdatedAt > 0 {
 			h.LastSeen = time.Unix(n.StatusUpdatedAt, 0)
 		}

@@ -74,6 +74,15 @@ type Host struct {
 	// LastSeen is when Nomad last changed the node's status (the hosts
 	// page has the last heartbeat the manager saw).
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	NodePool string    `json:"node_pool"`
+	// Isolation is what the host declares (none, user, container, vm;
+	// "" when nothing), checked against pools' min_isolation.
+	Isolation string `json:"isolation"`
+	// Placeable is true when Nomad could place the pool's runner on the
+	// host now (node pool, datacenter, ready, eligible, driver healthy,
+	// the job's constraints); Why says why not.
+	Placeable bool   `json:"placeable"`
+	Why       string `json:"not_placeable_because,omitempty"`
 }
 
 // Options configure the status pages.

@@ -369,9 +369,9 @@ func (f fakeFleet) Hosts(_ context.Context, p config.Pool) ([]status.Host, error
 
 func TestPoolsWithFleet(t *testing.T) {
 	f := newFixture(t, fakeFleet{"ubuntu-quick": {
-		{Name: "donor-box" + hostile, Datacenter: "dc1", Status: "ready", Eligible: true, Running: 1, Slots: 2},
-		{Name: "paused-box", Datacenter: "dc1", Status: "ready", Eligible: false},
-		{Name: "gone-box", Datacenter: "dc2", Status: "down", Eligible: true, Draining: true},
+		{Name: "donor-box" + hostile, Datacenter: "dc1", Status: "ready", Eligible: true, Running: 1, Slots: 2, Isolation: "user", Placeable: true},
+		{Name: "paused-box", Datacenter: "dc1", Status: "ready", Eligible: false, Isolation: "container", Why: "paused (ineligible)"},
+		{Name: "gone-box", Datacenter: "dc2", Status: "down", Eligible: true, Draining: true, Why: "status down"},
 	}})
 	code, _, body := f.get(t, "/pools")
 	if code != 200 {
@@ -380,7 +380,8 @@ func TestPoolsWithFleet(t *testing.T) {
 	for _, w := range []string{
 		`<td>donor-box&lt;script&gt;alert(1)&lt;/script&gt;</td><td>dc1</td><td><span class="health health-ready">ready</span></td>`,
 		`<td>eligible</td>`, `<td>1 / 2</td>`, `<td>paused</td>`, `<td>draining</td>`, `health-down`,
-		`hosts could not be listed`,
+		`hosts could not be listed`, `<td>user</td>`, `<td>container</td>`, `<td>undeclared</td>`, `<td>yes</td>`,
+		`<td>no: paused (ineligible)</td>`, `<td>no: status down</td>`,
 	} {
 		if !strings.Contains(body, w) {
 			t.Errorf("/pools lacks %q\n%s", w, body)
@@ -401,8 +402,21 @@ func TestPoolsWithFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got.Pools) != 2 || !got.Pools[0].HostsAvailable || len(got.Pools[0].Hosts) != 3 ||
-		got.Pools[0].Hosts[0].Slots != 2 {
+		got.Pools[0].Hosts[0].Slots != 2 || got.Pools[0].Hosts[0].Isolation != "user" {
 		t.Errorf("api pools = %+v", got.Pools)
+	}
+
+	// A pool whose only host cannot take its runner has no host available.
+	f = newFixture(t, fakeFleet{"ubuntu-quick": {
+		{Name: "wrong-pool", Datacenter: "dc1", Status: "ready", Eligible: true, Why: "in node pool default, the pool's runners go to buildfleet-linux-x86_64"},
+	}})
+	_, _, body = f.get(t, "/api/v1/pools")
+	got.Pools = nil
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Pools[0].HostsAvailable || len(got.Pools[0].Hosts) != 1 || got.Pools[0].Hosts[0].Why == "" {
+		t.Errorf("pool with an unplaceable host: %+v", got.Pools[0])
 	}
 }
 

@@ -77,7 +77,10 @@ type poolView struct {
 	// Pending and Running are nil when the store has no runners.
 	Pending *int `json:"pending,omitempty"`
 	Running *int `json:"running,omitempty"`
-	// Hosts is nil when no Fleet is known (HostsAvailable false).
+	// HostsKnown is false when no Fleet is known (Hosts nil).
+	HostsKnown bool `json:"hosts_known"`
+	// HostsAvailable is true when Nomad could place the pool's runner on
+	// one of Hosts now.
 	HostsAvailable bool   `json:"hosts_available"`
 	HostsError     string `json:"hosts_error,omitempty"`
 	Hosts          []Host `json:"hosts,omitempty"`
@@ -173,13 +176,16 @@ func (s *server) poolViews(ctx context.Context, withHosts bool) ([]poolView, err
 			v.Pending, v.Running = &pending, &running
 		}
 		if withHosts && s.fleet != nil {
-			v.HostsAvailable = true
+			v.HostsKnown = true
 			hosts, err := s.fleet.Hosts(ctx, p)
 			if err != nil {
 				s.log.Warn("listing hosts", "pool", p.Name, "err", err)
 				v.HostsError = "hosts could not be listed"
 			}
 			v.Hosts = hosts
+			for _, h := range hosts {
+				v.HostsAvailable = v.HostsAvailable || h.Placeable
+			}
 		}
 		out = append(out, v)
 	}
