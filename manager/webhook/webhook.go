@@ -144,6 +144,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusAccepted, "ignored", "event not used by buildfleet")
 		return
 	}
+	body, err = payloadOf(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		h.log.Warn("webhook refused: form body without a payload", "event", event, "delivery", id, "err", err)
+		answer(http.StatusBadRequest, "invalid", "form body without a payload field")
+		return
+	}
 	if !json.Valid(body) {
 		h.log.Warn("webhook refused: body is not JSON", "event", event, "delivery", id)
 		answer(http.StatusBadRequest, "invalid", "body is not JSON")
