@@ -51,7 +51,15 @@ type Log struct {
 type Store struct {
 	// Path of the database file; created when missing.
 	Path string `mapstructure:"path" yaml:"path"`
+	// Retention is how long handled webhook deliveries are kept (for
+	// inspection and replay) before a periodic prune deletes them; unhandled
+	// ones are kept whatever their age. Default 168h.
+	Retention Duration `mapstructure:"retention" yaml:"retention"`
 }
+
+// DefaultStoreRetention is store.retention's default: a week of deliveries
+// to look back at, without growing the database for ever.
+const DefaultStoreRetention = 7 * 24 * time.Hour
 
 // GitHub configures the GitHub side: the API, authentication and webhooks.
 type GitHub struct {
@@ -222,7 +230,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		PublicURL: "http://127.0.0.1:8080",
 		Log:       Log{Format: "text", Level: "info"},
-		Store:     Store{Path: "buildfleet.db"},
+		Store:     Store{Path: "buildfleet.db", Retention: Duration(DefaultStoreRetention)},
 		GitHub: GitHub{
 			APIURL: "https://api.github.com/",
 			WebURL: "https://github.com/",
@@ -248,6 +256,9 @@ func DefaultTriggers() []Trigger {
 // structure cannot express.
 func (c *Config) ApplyDefaults() {
 	c.Notify.applyDefaults()
+	if c.Store.Retention == 0 {
+		c.Store.Retention = Duration(DefaultStoreRetention)
+	}
 	if c.Runner.Version == "" {
 		c.Runner.Version = RunnerLatest
 	}

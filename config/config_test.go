@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // valid returns a small valid config to break in table cases.
@@ -56,6 +57,7 @@ func TestValidate(t *testing.T) {
 		{"bad notice webhook", func(c *Config) { c.Notify.WebhookURL = "hooks.example.org/x?token=s3cret" }, "notify.webhook_url", "http(s) URL"},
 		{"smtp without from", func(c *Config) { c.Notify.SMTP.Address = "smtp.example.org:587" }, "notify.smtp.from", "e-mail address"},
 		{"zero wait timeout", func(c *Config) { c.Pools[0].WaitTimeout = 0 }, "pools[0].wait_timeout", "must be positive"},
+		{"store retention under an hour", func(c *Config) { c.Store.Retention = Duration(10 * time.Minute) }, "store.retention", "at least 1h"},
 		{"bad runner version", func(c *Config) { c.Runner.Version = "v2" }, "runner.version", `"latest" or a release`},
 		{"pinned runner without checksums", func(c *Config) { c.Runner.Version = "2.330.0" }, "runner.packages", "needs the SHA-256"},
 		{"packages with latest", func(c *Config) {

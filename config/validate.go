@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem with one key.
@@ -61,6 +62,9 @@ func (c *Config) validate(secrets bool) error {
 	}
 	if strings.TrimSpace(c.Store.Path) == "" {
 		bad("store.path", "must not be empty")
+	}
+	if c.Store.Retention != 0 && c.Store.Retention < Duration(time.Hour) {
+		bad("store.retention", "must be at least 1h (handled deliveries are kept that long), got %s", time.Duration(c.Store.Retention))
 	}
 
 	checkURL(bad, "github.api_url", c.GitHub.APIURL)

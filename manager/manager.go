@@ -237,7 +237,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	loops := []func(context.Context){m.probe, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run, m.pkgs.Run}
+	loops := []func(context.Context){m.probe, m.maintain, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run, m.pkgs.Run}
 	if m.sets != nil {
 		// Its listeners delete their sessions as the background stops.
 		loops = append(loops, m.sets.Run)

@@ -88,8 +88,10 @@ func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 	now, grace := m.now(), m.readyGrace()
 	checks := map[string]string{"store": "ok", "github": m.ready.github.state(now, grace),
 		"nomad": m.ready.nomad.state(now, grace)}
-	if err := m.store.Ping(ctx); err != nil {
-		checks["store"] = "unavailable"
+	// A write, not a ping: a read-only file or a full disk still answers
+	// reads while every delivery gets 503.
+	if err := m.store.Writable(ctx); err != nil {
+		checks["store"] = "cannot write"
 	}
 	code := http.StatusOK
 	for _, v := range checks {

@@ -127,6 +127,10 @@ func (s *Store) PutDeliveries(ctx context.Context, ds []Delivery) ([]bool, error
 		return nil
 	})
 	if err != nil {
+		// Under pressure (a full disk) the WAL is what grew: a TRUNCATE
+		// checkpoint gives its space back, so the next batch may fit and
+		// space freed by the operator is not filled again by the WAL.
+		_ = s.Checkpoint(ctx)
 		return nil, fmt.Errorf("storing deliveries: %w", err)
 	}
 	return fresh, nil
