@@ -66,6 +66,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/report"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/runnerpkg"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -317,8 +318,9 @@ func (f *Fleet) Run(ctx context.Context) {
 }
 
 // errPending leaves a delivery unprocessed, to be handled again on a later
-// pass (a full pool, a failed step).
-var errPending = errors.New("pending")
+// pass (a full pool, a failed step): the retry package's one marker, so the
+// trigger and the fleet mean the same by "later".
+var errPending = retry.ErrLater
 
 // pass handles the unprocessed workflow_job and workflow_run deliveries,
 // oldest first (a cancelled run stops its pending runners).

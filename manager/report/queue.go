@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -124,18 +125,9 @@ func (rp *Reporter) step(ctx context.Context) (bool, error) {
 
 // refused tells GitHub's final no (the PR or repository is gone, the
 // content is invalid, the credential may not write there) from a "not
-// now". Such a write is dropped, logged, and not tried again.
-func refused(err error) bool {
-	var ge *github.Error
-	if !errors.As(err, &ge) || errors.Is(err, github.ErrRateLimited) {
-		return false
-	}
-	switch ge.Status {
-	case 403, 404, 410, 422:
-		return true
-	}
-	return false
-}
+// now", as the retry package classifies it for every loop. Such a write is
+// dropped, logged, and not tried again.
+func refused(err error) bool { return retry.Permanent(err) }
 
 // observeRequest records the writes of a request once its last builder
 // result is written.

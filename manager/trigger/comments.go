@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -31,29 +32,29 @@ func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Re
 			return t.recordComment(ctx, r, id)
 		}
 		if !errors.Is(err, github.ErrNotFound) {
-			return transient(fmt.Errorf("looking for the comment of request %s: %w", r.ID, err))
+			return retry.Later(fmt.Errorf("looking for the comment of request %s: %w", r.ID, err))
 		}
 	}
 	tries := r.CommentTries + 1
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{CommentTries: &tries}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.CommentTries = tries
 	id, err := t.gh.Comment(ctx, owner, name, r.PR, body+"\n"+marker(r.ID))
-	if permanent(err) {
+	if retry.Permanent(err) {
 		// The PR is gone or locked: the comment is not worth a stuck request.
 		t.log.Warn("comment refused by GitHub", "request", r.ID, "err", err)
 		return nil
 	}
 	if err != nil {
-		return transient(fmt.Errorf("commenting: %w", err))
+		return retry.Later(fmt.Errorf("commenting: %w", err))
 	}
 	return t.recordComment(ctx, r, id)
 }
 
 func (t *Trigger) recordComment(ctx context.Context, r *store.Request, id int64) error {
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{CommentID: &id}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.CommentID = id
 	return nil

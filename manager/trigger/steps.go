@@ -11,13 +11,9 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/lifecycle"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
-
-// permanent reports GitHub answers that a retry will not change.
-func permanent(err error) bool {
-	return errors.Is(err, github.ErrNotFound) || errors.Is(err, github.ErrInvalid)
-}
 
 // advance moves a request as far as it can go now. Each step records its
 // outcome before the next starts.
@@ -38,7 +34,7 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		case errors.Is(err, github.ErrNotFound):
 			role = "none"
 		case err != nil:
-			return transient(fmt.Errorf("looking up the role of %s: %w", r.Actor, err))
+			return retry.Later(fmt.Errorf("looking up the role of %s: %w", r.Actor, err))
 		}
 		next, reason := StateAccepted, r.Reason
 		if !config.RoleAtLeast(role, trig.MinRole) {
@@ -46,7 +42,7 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		}
 		from := r.State
 		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &next, Role: &role, Reason: &reason}); err != nil {
-			return transient(err)
+			return retry.Later(err)
 		}
 		r.State, r.Role, r.Reason = next, role, reason
 	}
@@ -55,11 +51,11 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 	if !r.LabelRemoved && r.Label != "" {
 		err := t.gh.RemoveLabel(ctx, owner, name, r.PR, r.Label)
 		if err != nil && !errors.Is(err, github.ErrNotFound) {
-			return transient(fmt.Errorf("removing label: %w", err))
+			return retry.Later(fmt.Errorf("removing label: %w", err))
 		}
 		yes := true
 		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{LabelRemoved: &yes}); err != nil {
-			return transient(err)
+			return retry.Later(err)
 		}
 		r.LabelRemoved = true
 	}
@@ -88,7 +84,7 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 			return t.finish(ctx, r, StateFailed, err.Error())
 		}
 		if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{Builders: &b}); err != nil {
-			return transient(err)
+			return retry.Later(err)
 		}
 		r.Builders = b
 	}
@@ -112,7 +108,7 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 	}
 	st, from := StateDispatched, r.State
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &st}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.State = st
 	t.requests.WithLabelValues("dispatched").Inc()
@@ -138,13 +134,13 @@ func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.R
 			return t.recordRun(ctx, r, run.ID, run.HTMLURL)
 		}
 		if !errors.Is(err, github.ErrNotFound) {
-			return transient(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
+			return retry.Later(fmt.Errorf("looking for the run of request %s: %w", r.ID, err))
 		}
 		if r.State == StateLocating {
 			if t.now().Sub(r.UpdatedAt) > 10*time.Minute {
 				return t.finish(ctx, r, StateFailed, "the dispatched run never appeared")
 			}
-			return transient(fmt.Errorf("run of request %s not listed yet", r.ID))
+			return retry.Later(fmt.Errorf("run of request %s not listed yet", r.ID))
 		}
 	}
 	ref, err := t.ref(ctx, repo)
@@ -153,7 +149,7 @@ func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.R
 	}
 	tries := r.DispatchTries + 1
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{DispatchTries: &tries}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.DispatchTries = tries
 	d, err := t.gh.DispatchWorkflow(ctx, owner, name, repo.Workflow, ref, map[string]string{
@@ -163,19 +159,19 @@ func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.R
 		"request_id": r.ID,
 		"builders":   r.Builders,
 	})
-	if permanent(err) {
+	if retry.Permanent(err) {
 		_ = t.comment(ctx, r, repo, failedComment(*r, err))
 		return t.finish(ctx, r, StateFailed, "dispatch refused by GitHub: "+err.Error())
 	}
 	if err != nil {
-		return transient(fmt.Errorf("dispatching %s: %w", repo.Workflow, err))
+		return retry.Later(fmt.Errorf("dispatching %s: %w", repo.Workflow, err))
 	}
 	if d.RunID != 0 {
 		return t.recordRun(ctx, r, d.RunID, d.HTMLURL)
 	}
 	st, from := StateLocating, r.State
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &st}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.State = st
 	return t.dispatch(ctx, r, repo)
@@ -184,7 +180,7 @@ func (t *Trigger) dispatch(ctx context.Context, r *store.Request, repo *config.R
 // recordRun stores the run's id: from then on the fleet serves its jobs.
 func (t *Trigger) recordRun(ctx context.Context, r *store.Request, runID int64, url string) error {
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{RunID: &runID, RunURL: &url}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.RunID, r.RunURL = runID, url
 	if t.onDisp != nil {
@@ -198,7 +194,7 @@ func (t *Trigger) recordRun(ctx context.Context, r *store.Request, runID int64, 
 func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Request, error) {
 	prev, err := t.st.PreviousRequests(ctx, r)
 	if err != nil {
-		return nil, transient(err)
+		return nil, retry.Later(err)
 	}
 	owner, name := splitRepo(r.Repo)
 	var out []store.Request
@@ -212,32 +208,32 @@ func (t *Trigger) supersede(ctx context.Context, r store.Request) ([]store.Reque
 		}
 		run, err := t.gh.GetRun(ctx, owner, name, p.RunID)
 		if err != nil {
-			if permanent(err) {
+			if retry.Permanent(err) {
 				continue
 			}
-			return nil, transient(fmt.Errorf("reading run %d: %w", p.RunID, err))
+			return nil, retry.Later(fmt.Errorf("reading run %d: %w", p.RunID, err))
 		}
 		if run.Status == "completed" {
 			// Its workflow_run.completed webhook was lost: settle it now,
 			// so later requests do not ask again.
 			done, from := StateDone, p.State
 			if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{From: &from, State: &done}); err != nil && !errors.Is(err, store.ErrConflict) {
-				return nil, transient(err)
+				return nil, retry.Later(err)
 			}
 			continue
 		}
 		if !queuedStatus(run.Status) {
 			continue
 		}
-		if err := t.gh.CancelRun(ctx, owner, name, p.RunID); err != nil && !errors.Is(err, github.ErrConflict) && !permanent(err) {
-			return nil, transient(fmt.Errorf("cancelling run %d: %w", p.RunID, err))
+		if err := t.gh.CancelRun(ctx, owner, name, p.RunID); err != nil && !errors.Is(err, github.ErrConflict) && !retry.Permanent(err) {
+			return nil, retry.Later(fmt.Errorf("cancelling run %d: %w", p.RunID, err))
 		}
 		st, by, from := StateSuperseded, r.ID, p.State
 		if err := t.st.UpdateRequest(ctx, p.ID, store.RequestFields{From: &from, State: &st, SupersededBy: &by}); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				continue // its run completed meanwhile: nothing to supersede
 			}
-			return nil, transient(err)
+			return nil, retry.Later(err)
 		}
 		t.requests.WithLabelValues("superseded").Inc()
 		t.log.Info("queued run superseded", "request", p.ID, "run", p.RunID, "by", r.ID)
@@ -258,7 +254,7 @@ func queuedStatus(s string) bool {
 func (t *Trigger) finish(ctx context.Context, r *store.Request, state lifecycle.State, reason string) error {
 	from := r.State
 	if err := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{From: &from, State: &state, Reason: &reason}); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	r.State, r.Reason = state, reason
 	t.requests.WithLabelValues(string(state)).Inc()
@@ -300,7 +296,7 @@ func (t *Trigger) ref(ctx context.Context, repo *config.Repository) (string, err
 	owner, name := splitRepo(repo.Name)
 	b, err := t.gh.DefaultBranch(ctx, owner, name)
 	if err != nil {
-		return "", transient(fmt.Errorf("reading the default branch: %w", err))
+		return "", retry.Later(fmt.Errorf("reading the default branch: %w", err))
 	}
 	t.mu.Lock()
 	t.branches[key] = b

@@ -23,7 +23,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -36,6 +35,7 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/lifecycle"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -199,7 +199,7 @@ func (t *Trigger) pass(ctx context.Context) {
 		progressed := false
 		for _, d := range ds {
 			err := t.HandleDelivery(ctx, d)
-			if isTransient(err) {
+			if retry.IsLater(err) {
 				t.log.Warn("delivery handling will be retried", "delivery", d.ID, "err", err)
 				continue
 			}
@@ -277,14 +277,14 @@ func (t *Trigger) HandleDelivery(ctx context.Context, d store.Delivery) error {
 		r.Reason = "closed"
 	}
 	if dup, err := t.recovered(ctx, r); err != nil {
-		return transient(err)
+		return retry.Later(err)
 	} else if dup {
 		t.log.Info("label event already recovered by the scan; not built again", "repo", r.Repo, "pr", r.PR, "delivery", d.ID)
 		return nil
 	}
 	stored, fresh, err := t.st.CreateRequest(ctx, r)
 	if err != nil {
-		return transient(err)
+		return retry.Later(err)
 	}
 	if fresh {
 		t.log.Info("build requested", "request", stored.ID, "repo", stored.Repo, "pr", stored.PR,
@@ -335,29 +335,11 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// transientError marks an error worth retrying later.
-type transientError struct{ err error }
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
-func transient(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &transientError{err}
-}
-
-func isTransient(err error) bool {
-	var te *transientError
-	return errors.As(err, &te)
-}
-
 // settling reports whether an earlier unanswered attempt, recorded at the
 // request's last update, may still take effect at GitHub.
 func (t *Trigger) settling(r *store.Request) error {
 	if wait := t.grace - t.now().Sub(r.UpdatedAt); wait > 0 {
-		return transient(fmt.Errorf("request %s: an earlier attempt may still take effect; looking again in %s", r.ID, wait.Round(time.Second)))
+		return retry.Later(fmt.Errorf("request %s: an earlier attempt may still take effect; looking again in %s", r.ID, wait.Round(time.Second)))
 	}
 	return nil
 }
