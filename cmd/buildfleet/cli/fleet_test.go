@@ -114,3 +114,39 @@ func TestNomadApplyCreatesWhatJobsNeed(t *testing.T) {
 		t.Errorf("job node pool %s", *job.NodePool)
 	}
 }
+
+// TestNomadEnvPrecedence: Nomad's own variables set the nomad keys above
+// the file and below BUILDFLEET_NOMAD_*; NOMAD_TOKEN replaces the file's
+// token_file.
+func TestNomadEnvPrecedence(t *testing.T) {
+	file := writeFile(t, "fleet.yaml", withoutSecrets(t))
+	env := []string{
+		"NOMAD_ADDR=https://nomad-from-env:4646", "NOMAD_TOKEN=tok-from-env", "NOMAD_NAMESPACE=ns-env",
+		"NOMAD_REGION=eu", "NOMAD_CACERT=/env/ca.pem", "NOMAD_CLIENT_CERT=/env/cli.pem", "NOMAD_CLIENT_KEY=/env/cli-key.pem",
+		"NOMAD_TLS_SERVER_NAME=server.eu.nomad",
+	}
+	c, err := LoadConfig(LoadOptions{File: file, Env: env, FleetOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Nomad
+	if n.Address != "https://nomad-from-env:4646" || n.Token.Reveal() != "tok-from-env" || n.TokenFile != "" || n.Namespace != "ns-env" ||
+		n.Region != "eu" || n.CAFile != "/env/ca.pem" || n.ClientCertFile != "/env/cli.pem" || n.ClientKeyFile != "/env/cli-key.pem" ||
+		n.TLSServerName != "server.eu.nomad" {
+		t.Errorf("NOMAD_* over the file: %+v", n)
+	}
+	c, err = LoadConfig(LoadOptions{File: file, Env: append(env, "BUILDFLEET_NOMAD_ADDRESS=https://bf:4646", "BUILDFLEET_NOMAD_CA_FILE=/bf/ca.pem"), FleetOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nomad.Address != "https://bf:4646" || c.Nomad.CAFile != "/bf/ca.pem" || c.Nomad.Region != "eu" {
+		t.Errorf("BUILDFLEET_NOMAD_* over NOMAD_*: %+v", c.Nomad)
+	}
+	c, err = LoadConfig(LoadOptions{File: file, FleetOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nomad.Address != "https://nomad.example.org:4646" || c.Nomad.CAFile != "/etc/buildfleet/nomad-ca.pem" || c.Nomad.TokenFile == "" {
+		t.Errorf("file alone: %+v", c.Nomad)
+	}
+}
