@@ -253,6 +253,12 @@ func TestLabelStartsOneRunnerPerBuilderOnNomad(t *testing.T) {
 		reqs, _ := h.m.store.ListRequests(context.Background(), 1)
 		return len(reqs) == 1 && reqs[0].State == "done"
 	})
+	// The write budget per request: label removal, dispatch, the scheduled
+	// comment and the summary; per builder: its JIT config, its running
+	// and its final status, and a registration removed at most.
+	if n := writeTally(t, h, 1, 3); n > 4+4*3 {
+		t.Errorf("%d GitHub writes for one request of 3 builders, want at most %d", n, 4+4*3)
+	}
 }
 
 func TestForeignRunGetsNoRunner(t *testing.T) {
