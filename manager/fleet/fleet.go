@@ -241,6 +241,10 @@ func New(o Options) *Fleet {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	} else if o.Store != nil {
+		// The store stamps rows with the same clock the fleet compares
+		// them with (waiting for a host, wait timeouts).
+		o.Store.SetClock(o.Now)
 	}
 	if o.WaitingAfter <= 0 {
 		o.WaitingAfter = 2 * time.Minute

@@ -120,6 +120,10 @@ func New(o Options) *Trigger {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	} else if o.Store != nil {
+		// The store stamps rows with the same clock the trigger compares
+		// them with (settling, lateWebhook).
+		o.Store.SetClock(o.Now)
 	}
 	if o.RoleTTL == 0 {
 		o.RoleTTL = time.Minute
