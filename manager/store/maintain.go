@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -41,7 +42,26 @@ func (s *Store) Writable(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES ('store_probe', ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
+		s.reopenIfReadOnly(err)
 		return fmt.Errorf("store cannot write: %w", err)
 	}
 	return nil
 }
+
+// reopenIfReadOnly drops the idle connections after a write was refused
+// because the file was read-only: SQLite opened them read-only and they
+// would stay so after the file became writable again, refusing every
+// delivery until a restart. Fresh connections open the file read-write
+// when they can.
+func (s *Store) reopenIfReadOnly(err error) {
+	var se interface{ Code() int }
+	if errors.As(err, &se) && se.Code()&0xff == sqliteReadOnly {
+		s.db.SetMaxIdleConns(0)
+		s.db.SetMaxIdleConns(defaultIdleConns)
+	}
+}
+
+const (
+	sqliteReadOnly   = 8 // SQLITE_READONLY and its extended codes
+	defaultIdleConns = 2 // database/sql's default
+)

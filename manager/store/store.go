@@ -72,6 +72,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrating store %s: %w", path, err)
 	}
+	// Only a file others may read is changed: a read-only or immutable
+	// file refuses even a chmod that changes nothing, and such a store
+	// must still open so that /readyz can say it cannot write.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 == 0 {
+		return s, nil
+	}
 	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
 		db.Close()
 		return nil, fmt.Errorf("restricting store %s: %w", path, err)
@@ -111,11 +117,15 @@ func queryAll[T any](ctx context.Context, s *Store, what string, scan func(inter
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		s.reopenIfReadOnly(err)
 		return err
 	}
 	if err := fn(t); err != nil {
 		_ = t.Rollback()
+		s.reopenIfReadOnly(err)
 		return err
 	}
-	return t.Commit()
+	err = t.Commit()
+	s.reopenIfReadOnly(err)
+	return err
 }
