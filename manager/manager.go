@@ -61,9 +61,11 @@ type Options struct {
 	// before /readyz says it is down (default 90s); ProbeEvery is how
 	// often Nomad is asked (default 15s).
 	ReadyGrace, ProbeEvery time.Duration
-	// ReportLimits pace the result writes (default GitHub's 80 a minute
-	// and 500 an hour); tests shorten them.
-	ReportLimits []report.Limit
+	// WriteLimits are the credential's write budget: every
+	// content-creating GitHub call (label removals, dispatches, JIT
+	// configs, runner removals, statuses, check runs, comments) waits for
+	// it (default GitHub's 80 a minute and 500 an hour); tests shorten them.
+	WriteLimits []github.Limit
 }
 
 // Manager is a configured daemon.
@@ -132,7 +134,10 @@ func New(o Options) (_ *Manager, err error) {
 		ghBase = t
 	}
 	ghBase = answerTransport{next: ghBase, dep: &m.ready.github}
-	if m.gh, err = github.New(o.Config.GitHub, github.Options{Transport: ghBase, Registerer: o.Registry}); err != nil {
+	// One write budget for the credential, kept in the store so that a
+	// restart in a burst does not spend again what GitHub still counts.
+	budget := github.NewBudget(github.BudgetOptions{Limits: o.WriteLimits, Journal: st})
+	if m.gh, err = github.New(o.Config.GitHub, github.Options{Transport: ghBase, Registerer: o.Registry, Budget: budget}); err != nil {
 		return nil, err
 	}
 	if m.nomad, err = nomad.New(o.Config.Nomad); err != nil {
@@ -149,10 +154,11 @@ func New(o Options) (_ *Manager, err error) {
 		OnDispatched: func() { m.fleet.Wake() },
 	})
 	// One report queue per GitHub credential: GitHub's secondary limit
-	// counts per token or installation.
+	// counts per token or installation; its writes go through the
+	// credential's budget with the lower priority.
 	m.report = report.New(report.Options{
 		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
-		Logger: m.log.With("component", "report"), Limits: o.ReportLimits, OnFinished: m.finishRequest,
+		Logger: m.log.With("component", "report"), OnFinished: m.finishRequest,
 	})
 	// Host health: the fleet tells it of runners that failed on a host;
 	// it takes failing hosts out of scheduling and tells their owners.

@@ -46,6 +46,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Retry bounds retries and waits; zero fields take the defaults.
 	Retry Retry
+	// Budget, when set, is the credential's write budget: every attempt
+	// of a content-creating call waits for it (see Budget).
+	Budget *Budget
 }
 
 // AttemptTimeout bounds the wait for GitHub's answer to one attempt.
@@ -63,6 +66,7 @@ func New(c config.GitHub, o Options) (*Client, error) {
 		base = t
 	}
 	rt := newRetryTransport(newMetricsTransport(base, o.Registerer), o.Retry, o.Registerer)
+	rt.budget = o.Budget
 	api := c.APIURL
 	if !strings.HasSuffix(api, "/") {
 		api += "/"

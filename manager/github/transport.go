@@ -42,6 +42,8 @@ type retryTransport struct {
 	cfg   Retry
 	state rateState
 	m     retryMetrics
+	// budget, when set, paces every attempt of a content-creating call.
+	budget *Budget
 }
 
 type retryMetrics struct {
@@ -99,6 +101,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := t.holdBack(ctx, resource, &waited); err != nil {
 			return nil, err
 		}
+		if t.budget != nil && budgeted(req) {
+			if err := t.budget.Wait(ctx); err != nil {
+				return nil, err
+			}
+		}
 		r, err := t.request(req, attempt)
 		if err != nil {
 			return nil, err
@@ -128,6 +135,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 					t.state.exhaust(bucket, now.Add(wait))
 				} else {
 					t.state.hold(now.Add(wait))
+					if t.budget != nil {
+						t.budget.Exhaust()
+					}
 				}
 			} else if retryableStatus(resp.StatusCode) && idempotent(req.Method) {
 				reason, wait = reasonServer, t.backoff(errRetries)

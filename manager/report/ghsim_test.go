@@ -39,7 +39,7 @@ type simFixture struct {
 	stop func()
 }
 
-func newSim(t *testing.T, o ghsim.Options, report, comment string, limits []Limit) *simFixture {
+func newSim(t *testing.T, o ghsim.Options, report, comment string, limits []github.Limit) *simFixture {
 	t.Helper()
 	return newSimOn(t, o, report, comment, limits, false)
 }
@@ -47,7 +47,7 @@ func newSim(t *testing.T, o ghsim.Options, report, comment string, limits []Limi
 // newSimOn is newSim; inProcess serves ghsim without a socket, through its
 // handler, so that the whole fixture can run in a synctest bubble (fake
 // time for the reporter's pacing and ghsim's secondary-limit windows alike).
-func newSimOn(t *testing.T, o ghsim.Options, report, comment string, limits []Limit, inProcess bool) *simFixture {
+func newSimOn(t *testing.T, o ghsim.Options, report, comment string, limits []github.Limit, inProcess bool) *simFixture {
 	t.Helper()
 	sim := ghsim.New(o)
 	var transport http.RoundTripper
@@ -82,7 +82,7 @@ func newSimOn(t *testing.T, o ghsim.Options, report, comment string, limits []Li
 		}
 		ghc = config.GitHub{APIURL: url, App: config.App{ID: o.AppID, InstallationID: 7, PrivateKeyFile: f}}
 	}
-	cl, err := github.New(ghc, github.Options{Transport: transport})
+	cl, err := github.New(ghc, github.Options{Transport: transport, Budget: github.NewBudget(github.BudgetOptions{Limits: limits})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func newSimOn(t *testing.T, o ghsim.Options, report, comment string, limits []Li
 	t.Cleanup(func() { st.Close() })
 	cfg := config.Config{Repositories: []config.Repository{{Name: simRepo, Report: report, Comment: comment,
 		ContextPrefix: config.DefaultContextPrefix}}}
-	rp := New(Options{Config: cfg, Store: st, GitHub: cl, Limits: limits, BackoffMax: time.Second, Idle: 50 * time.Millisecond})
+	rp := New(Options{Config: cfg, Store: st, GitHub: cl, BackoffMax: time.Second, Idle: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rp.Run(ctx) }()
@@ -271,7 +271,7 @@ func TestBurstUnderSecondaryLimit(t *testing.T) {
 }
 
 func burstUnderSecondaryLimit(t *testing.T) {
-	limits := []Limit{{N: 80, Per: 300 * time.Millisecond}, {N: 500, Per: 2 * time.Second}}
+	limits := []github.Limit{{N: 80, Per: 300 * time.Millisecond}, {N: 500, Per: 2 * time.Second}}
 	f := newSimOn(t, ghsim.Options{SecondaryLimits: []ghsim.SecondaryLimit{{N: 80, Per: 270 * time.Millisecond}, {N: 500, Per: 1800 * time.Millisecond}}},
 		config.ReportStatus, config.CommentOff, limits, true)
 	if err := f.sim.AddFault(ghsim.Fault{Kind: ghsim.FaultSecondary, Method: "POST", Path: "/statuses/", Count: 3, Ratio: 0.01, RetryAfter: 1}); err != nil {

@@ -76,22 +76,9 @@ func (rp *Reporter) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for {
-		d := rp.pace.wait(rp.o.Now())
-		if d <= 0 {
-			break
-		}
-		if err := rp.o.Sleep(ctx, d); err != nil {
-			return false, err
-		}
-	}
-	sent, err := rp.write(ctx, row)
-	// Counted when the write is over, not when it starts: the client may
-	// have sent it again after a Retry-After, so it reached GitHub up to
-	// now. A later stamp only ever waits longer, never over a window.
-	for range sent {
-		rp.pace.spend(rp.o.Now())
-	}
+	// The credential's write budget (the GitHub client's) paces the write;
+	// results only report, so builds' writes go first when it is short.
+	sent, err := rp.write(github.WithPriority(ctx, github.Reports), row)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -101,9 +88,6 @@ func (rp *Reporter) step(ctx context.Context) (bool, error) {
 		rp.log.Error("GitHub refused a result; it is dropped", "request", row.RequestID, "context", row.Context, "err", err)
 	default:
 		rp.m.failed.WithLabelValues("retried").Inc()
-		if errors.Is(err, github.ErrRateLimited) {
-			rp.pace.exhaust(rp.o.Now())
-		}
 		if sent > 0 {
 			// The refused write still counts with GitHub.
 			_ = rp.st.ReportWritten(ctx, row.RequestID, row.Context, 0, sent, "")
@@ -202,7 +186,7 @@ func (rp *Reporter) write(ctx context.Context, row store.Report) (int, error) {
 	return 0, fmt.Errorf("queued result %s of %s: unknown kind %q", row.Context, row.RequestID, row.Kind)
 }
 
-// sent counts a write about to go out by kind (the pacer counts it once it is over).
+// sent counts a write about to go out, by kind.
 func (rp *Reporter) sent(kind string) {
 	rp.m.writes.WithLabelValues(kind).Inc()
 }

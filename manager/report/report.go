@@ -9,8 +9,8 @@
 //
 //	Report(result) ──▶ reports row (request, context): payload = latest, seq++
 //	                     (an unwritten older version is replaced: coalesced)
-//	Run: next pending row, oldest first ──▶ pacer (per-minute and per-hour
-//	     windows) ──▶ one write ──┬─ ok ──────────────▶ written_seq = seq
+//	Run: next pending row, oldest first ──▶ the client's write budget
+//	     (github.Budget, priority Reports) ──▶ one write ──┬─ ok ──▶ written_seq = seq
 //	                              ├─ refused for good (403/404/422) ─▶ written, error kept
 //	                              └─ rate limit, 5xx, network ──▶ back off, same row again
 //
@@ -118,9 +118,6 @@ type Options struct {
 	GitHub     GitHub
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	// Limits pace the writes (default 80 a minute and 500 an hour,
-	// GitHub's secondary limit for content-creating requests).
-	Limits []Limit
 	// BackoffBase and BackoffMax bound the wait after a failed write
 	// (default 1s doubling up to 5m). A rate-limit answer waits at least
 	// a minute, as GitHub asks, unless BackoffMax is lower.
@@ -143,7 +140,6 @@ type Reporter struct {
 	gh   GitHub
 	log  *slog.Logger
 	m    metrics
-	pace *pacer
 	o    Options
 	wake chan struct{}
 }
@@ -152,9 +148,6 @@ type Reporter struct {
 func New(o Options) *Reporter {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if len(o.Limits) == 0 {
-		o.Limits = DefaultLimits()
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = time.Second
@@ -172,7 +165,7 @@ func New(o Options) *Reporter {
 		o.Sleep = sleep
 	}
 	return &Reporter{cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, m: newMetrics(o.Registerer, o.Config.Pools),
-		pace: newPacer(o.Limits), o: o, wake: make(chan struct{}, 1)}
+		o: o, wake: make(chan struct{}, 1)}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -132,7 +132,7 @@ type fixture struct {
 	reg *prometheus.Registry
 }
 
-func newFixture(t *testing.T, report, comment string, limits ...Limit) *fixture {
+func newFixture(t *testing.T, report, comment string) *fixture {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -144,7 +144,7 @@ func newFixture(t *testing.T, report, comment string, limits ...Limit) *fixture 
 	cfg := config.Config{Repositories: []config.Repository{{Name: "python/cpython", Report: report, Comment: comment,
 		ContextPrefix: "buildbot/"}}}
 	reg := prometheus.NewRegistry()
-	rp := New(Options{Config: cfg, Store: st, GitHub: gh, Registerer: reg, Limits: limits,
+	rp := New(Options{Config: cfg, Store: st, GitHub: gh, Registerer: reg,
 		Now: clk.Now, Sleep: clk.Sleep, BackoffBase: time.Second, BackoffMax: 2 * time.Minute})
 	return &fixture{rp: rp, gh: gh, clk: clk, st: st, reg: reg}
 }
@@ -277,63 +277,6 @@ func TestSummaryCommentOnceWhenAllFinal(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(f.gh.writes, "\n"), "comment_"); n != 1 {
 		t.Errorf("%d comment writes, want 1: %q", n, f.gh.writes)
-	}
-}
-
-// TestPacing: a burst of 300 results is written within 80 a minute and 500
-// an hour in every window, on a fake clock, and retries a rate limit later.
-func TestPacing(t *testing.T) {
-	f := newFixture(t, config.ReportStatus, config.CommentOff, DefaultLimits()...)
-	for i := range 300 {
-		f.report(t, result(fmt.Sprintf("r%03d", i), 1, "linux", StateSuccess))
-	}
-	f.gh.fail = []error{fmt.Errorf("posting: %w", &github.Error{Status: 403, Message: "secondary"})}
-	f.gh.fail[0] = fmt.Errorf("posting: %w", github.ErrRateLimited)
-	start := f.clk.Now()
-	for {
-		err := f.rp.Drain(context.Background())
-		if err == nil {
-			break
-		}
-		_ = f.clk.Sleep(context.Background(), f.rp.backoff(0, err))
-	}
-	if len(f.gh.writes) != 301 {
-		t.Fatalf("%d writes, want 300 + 1 refused", len(f.gh.writes))
-	}
-	for i := range f.gh.at {
-		for _, l := range DefaultLimits() {
-			n := 0
-			for j := i; j < len(f.gh.at) && f.gh.at[j].Sub(f.gh.at[i]) < l.Per; j++ {
-				n++
-			}
-			if n > l.N {
-				t.Fatalf("%d writes within %v from write %d, limit %d", n, l.Per, i, l.N)
-			}
-		}
-	}
-	// 301 writes: the rate limit at once, a minute's pause, then 80 a minute.
-	if took := f.clk.Now().Sub(start); took < 4*time.Minute || took > 6*time.Minute {
-		t.Errorf("took %v of fake time", took)
-	}
-	if d := value(f.rp.m.depth); d != 0 {
-		t.Errorf("queue depth %v after draining", d)
-	}
-}
-
-func TestPacerWindow(t *testing.T) {
-	p := newPacer([]Limit{{N: 2, Per: time.Minute}})
-	t0 := time.Unix(0, 0)
-	for i, tc := range []struct {
-		at   time.Duration
-		want time.Duration
-	}{{0, 0}, {time.Second, 0}, {2 * time.Second, 58 * time.Second}, {60 * time.Second, 0}} {
-		now := t0.Add(tc.at)
-		if got := p.wait(now); got != tc.want {
-			t.Errorf("step %d: wait %v, want %v", i, got, tc.want)
-		}
-		if p.wait(now) == 0 {
-			p.spend(now)
-		}
 	}
 }
 

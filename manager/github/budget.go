@@ -1,0 +1,254 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Priority orders content-creating calls when GitHub's write budget is
+// short: what unblocks a build (JIT configs, dispatches, label removals,
+// runner removals) goes before what only reports (statuses, check runs,
+// comments).
+type Priority int
+
+const (
+	// Unblocks is the default: a build waits on the call.
+	Unblocks Priority = iota
+	// Reports marks a call that only tells people what happened; it may
+	// use the budget only up to what is kept back for builds.
+	Reports
+)
+
+type priorityKey struct{}
+
+// WithPriority marks the calls made with ctx.
+func WithPriority(ctx context.Context, p Priority) context.Context {
+	return context.WithValue(ctx, priorityKey{}, p)
+}
+
+func priorityOf(ctx context.Context) Priority {
+	p, _ := ctx.Value(priorityKey{}).(Priority)
+	return p
+}
+
+// Limit is one window of GitHub's secondary limit on content-creating
+// requests: at most N in any span of Per, per credential.
+type Limit struct {
+	N   int
+	Per time.Duration
+}
+
+// DefaultWriteLimits are GitHub's documented limits: 80 content-creating
+// requests a minute and 500 an hour.
+func DefaultWriteLimits() []Limit {
+	return []Limit{{N: 80, Per: time.Minute}, {N: 500, Per: time.Hour}}
+}
+
+// Journal keeps the budget's recent writes across restarts (the store's
+// key-value table): a manager restarted in a burst must not spend again
+// what GitHub still counts.
+type Journal interface {
+	GetKV(ctx context.Context, key string) (string, error)
+	PutKV(ctx context.Context, key, value string) error
+}
+
+// BudgetOptions configure a Budget.
+type BudgetOptions struct {
+	// Limits are the windows (default DefaultWriteLimits).
+	Limits []Limit
+	// Journal, when set, persists the writes under Key.
+	Journal Journal
+	Key     string
+	// Now and Sleep are the clock (default time.Now and a timer).
+	Now   func() time.Time
+	Sleep func(context.Context, time.Duration) error
+}
+
+// Budget is one credential's write budget: every content-creating call of
+// a Client made with it waits here before each attempt (a retry after
+// Retry-After counts again, as it does with GitHub). It remembers the
+// times of the last writes, so no span of a window ever holds more than
+// its N; Reports calls may use only three quarters of each window, the
+// rest is kept for calls that unblock builds.
+type Budget struct {
+	o    BudgetOptions
+	mu   sync.Mutex
+	sent []time.Time // oldest first, at most the largest N
+	// counts by priority, for the figures.
+	counts [2]int
+	loaded bool
+}
+
+// NewBudget builds a budget; with a Journal it starts from the writes
+// recorded there.
+func NewBudget(o BudgetOptions) *Budget {
+	if len(o.Limits) == 0 {
+		o.Limits = DefaultWriteLimits()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Key == "" {
+		o.Key = "github_writes"
+	}
+	return &Budget{o: o}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// capOf is how much of a window a priority may use.
+func capOf(l Limit, p Priority) int {
+	if p == Reports {
+		return max(1, l.N*3/4)
+	}
+	return l.N
+}
+
+// waitLocked returns how long a write of priority p must wait at now.
+func (b *Budget) waitLocked(now time.Time, p Priority) time.Duration {
+	var d time.Duration
+	for _, l := range b.o.Limits {
+		c := capOf(l, p)
+		n := 0
+		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
+			n++
+			if n == c {
+				d = max(d, b.sent[i].Add(l.Per).Sub(now))
+				break
+			}
+		}
+	}
+	return d
+}
+
+// Wait blocks until a write of ctx's priority may go, then counts it.
+func (b *Budget) Wait(ctx context.Context) error {
+	p := priorityOf(ctx)
+	b.load(ctx)
+	for {
+		b.mu.Lock()
+		now := b.o.Now()
+		d := b.waitLocked(now, p)
+		if d <= 0 {
+			b.spendLocked(now, p)
+			snapshot := b.journalLocked()
+			b.mu.Unlock()
+			b.save(ctx, snapshot)
+			return nil
+		}
+		b.mu.Unlock()
+		if err := b.o.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Exhaust takes GitHub's word over the count after a secondary-limit
+// answer: the shortest window counts as full from now.
+func (b *Budget) Exhaust() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.o.Now()
+	short := b.o.Limits[0]
+	for _, l := range b.o.Limits {
+		if l.Per < short.Per {
+			short = l
+		}
+	}
+	for range short.N {
+		b.sent = append(b.sent, now)
+	}
+	b.trimLocked()
+}
+
+func (b *Budget) spendLocked(now time.Time, p Priority) {
+	b.sent = append(b.sent, now)
+	b.counts[p]++
+	b.trimLocked()
+}
+
+func (b *Budget) trimLocked() {
+	keep := 0
+	for _, l := range b.o.Limits {
+		keep = max(keep, l.N)
+	}
+	if len(b.sent) > keep {
+		b.sent = append(b.sent[:0], b.sent[len(b.sent)-keep:]...)
+	}
+}
+
+// Counts returns the writes counted since start, by priority.
+func (b *Budget) Counts() (unblocks, reports int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.counts[Unblocks], b.counts[Reports]
+}
+
+func (b *Budget) journalLocked() []int64 {
+	if b.o.Journal == nil {
+		return nil
+	}
+	out := make([]int64, len(b.sent))
+	for i, t := range b.sent {
+		out[i] = t.UnixNano()
+	}
+	return out
+}
+
+// load reads the journal once; a journal that cannot be read starts the
+// budget empty (GitHub's own answers still hold it back).
+func (b *Budget) load(ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.loaded || b.o.Journal == nil {
+		return
+	}
+	b.loaded = true
+	v, err := b.o.Journal.GetKV(ctx, b.o.Key)
+	if err != nil || v == "" {
+		return
+	}
+	var ns []int64
+	if json.Unmarshal([]byte(v), &ns) != nil {
+		return
+	}
+	for _, n := range ns {
+		b.sent = append(b.sent, time.Unix(0, n))
+	}
+	b.trimLocked()
+}
+
+func (b *Budget) save(ctx context.Context, ns []int64) {
+	if b.o.Journal == nil {
+		return
+	}
+	v, _ := json.Marshal(ns)
+	_ = b.o.Journal.PutKV(context.WithoutCancel(ctx), b.o.Key, string(v))
+}
+
+// budgeted tells the calls GitHub counts against the secondary limit:
+// content-creating methods, except minting an App installation token.
+func budgeted(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete:
+	default:
+		return false
+	}
+	return !strings.HasPrefix(strings.TrimPrefix(r.URL.Path, "/api/v3"), "/app/")
+}
