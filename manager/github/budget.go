@@ -159,24 +159,6 @@ func (b *Budget) Wait(ctx context.Context) error {
 	}
 }
 
-// Exhaust takes GitHub's word over the count after a secondary-limit
-// answer: the shortest window counts as full from now.
-func (b *Budget) Exhaust() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.o.Now()
-	short := b.o.Limits[0]
-	for _, l := range b.o.Limits {
-		if l.Per < short.Per {
-			short = l
-		}
-	}
-	for range short.N {
-		b.sent = append(b.sent, now)
-	}
-	b.trimLocked()
-}
-
 func (b *Budget) spendLocked(now time.Time, p Priority) {
 	b.sent = append(b.sent, now)
 	b.counts[p]++

@@ -135,9 +135,6 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 					t.state.exhaust(bucket, now.Add(wait))
 				} else {
 					t.state.hold(now.Add(wait))
-					if t.budget != nil {
-						t.budget.Exhaust()
-					}
 				}
 			} else if retryableStatus(resp.StatusCode) && idempotent(req.Method) {
 				reason, wait = reasonServer, t.backoff(errRetries)
