@@ -29,6 +29,8 @@ type fleetSetup struct {
 	waitingAfter time.Duration
 	// reconcileEvery is the manager's ReconcileEvery.
 	reconcileEvery time.Duration
+	// configure, when set, changes the manager's config before it starts.
+	configure func(*config.Config)
 	// ghsim configures the simulator (RunnerCommand is set to the built
 	// ghsim, whose runner the packages of runners/downloads start).
 	ghsim ghsim.Options
@@ -66,6 +68,9 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	h.cfg.ActRunner = s.actRunner
 	if s.notify != nil {
 		h.cfg.Notify = *s.notify
+	}
+	if s.configure != nil {
+		s.configure(&h.cfg)
 	}
 	h.cfg.ApplyDefaults()
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,63 @@ func TestRunnerFromGitHubsDownloads(t *testing.T) {
 	}
 	if s := h.finalStatuses()["buildfleet/"+pool.Name]; s.State != "success" {
 		t.Errorf("second build: %+v", s)
+	}
+}
+
+// TestOutdatedRunnerIsTheFleetsError: a frozen fleet keeps a release that
+// GitHub then deprecates. The runner is refused at session start, and the
+// PR gets the fleet's error with GitHub's reason at once, not a job left
+// queued or more attempts with the same runner.
+func TestOutdatedRunnerIsTheFleetsError(t *testing.T) {
+	pool := fleetPools()[0]
+	s := bootstrapSetup(t, []config.Pool{pool, fleetPools()[3]})
+	s.configure = func(c *config.Config) { c.Runner.Freeze = true }
+	h, _ := newFleetHarnessWith(t, s)
+	eventually(t, "the manager to know GitHub's release", func() bool { return h.m.pkgs.Status().InUse == "2.900.0" })
+	h.gh.ReleaseRunner("2.901.0")
+	h.gh.SetMinRunnerVersion("2.901.0") // GitHub deprecates the frozen release
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinal(1, 90*time.Second)
+	st := h.finalStatuses()["buildfleet/"+pool.Name]
+	if st.State != "error" || !strings.Contains(st.Description, "GitHub refused runner 2.900.0 as outdated") {
+		t.Fatalf("status %+v, want the fleet's error naming the outdated runner", st)
+	}
+	rs := h.runnerRows()
+	if len(rs) != 1 || rs[0].State != "gave_up" {
+		t.Errorf("runner rows %+v, want one attempt given up", rs)
+	}
+	reqs, _ := h.m.store.ListRequests(context.Background(), 1)
+	if j := h.jobsOf(reqs[0].ID); len(j) != 1 || j[0].RunnerName != "" {
+		t.Errorf("jobs %+v, want the job never taken", j)
+	}
+	if s := h.m.pkgs.Status(); s.Mode != "frozen" || s.Latest != "2.901.0" {
+		t.Errorf("runner status %+v", s)
+	}
+}
+
+// TestOutdatedRunnerRetriesWithGitHubsNewRelease: following GitHub's
+// latest release, a runner refused as outdated makes the manager ask GitHub
+// at once, and the next attempt runs the new release.
+func TestOutdatedRunnerRetriesWithGitHubsNewRelease(t *testing.T) {
+	pool := fleetPools()[0]
+	h, _ := newFleetHarnessWith(t, bootstrapSetup(t, []config.Pool{pool, fleetPools()[3]}))
+	eventually(t, "the manager to know GitHub's release", func() bool { return h.m.pkgs.Status().InUse == "2.900.0" })
+	h.gh.ReleaseRunner("2.901.0") // not asked about again before the next hourly refresh
+	h.gh.SetMinRunnerVersion("2.901.0")
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinal(1, 90*time.Second)
+	if st := h.finalStatuses()["buildfleet/"+pool.Name]; st.State != "success" {
+		t.Fatalf("status %+v, want success on the second attempt", st)
+	}
+	rs := h.runnerRows()
+	if len(rs) != 2 || rs[0].State != "replaced" || !strings.Contains(rs[0].NomadReason, "outdated") || rs[1].State != "completed" {
+		t.Errorf("runner rows %+v, want a refused attempt replaced by a completed one", rs)
+	}
+	if s := h.m.pkgs.Status(); s.InUse != "2.901.0" {
+		t.Errorf("runner status %+v, want the new release in use", s)
 	}
 }

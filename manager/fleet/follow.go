@@ -29,6 +29,9 @@ func (f *Fleet) watchFrom(ctx context.Context) uint64 {
 //
 //	dispatched ─pending/blocked─▶ (blocked longer than WaitingAfter: "waiting for a host")
 //	           ─placed─▶ ─running─▶ JIT variable deleted
+//	           ─failed before the job was taken, GitHub refused the runner as
+//	               outdated (its log says so)─▶ next attempt if GitHub now lists a
+//	               newer release, else status error "GitHub refused runner X as outdated"
 //	           ─failed/lost/stopped before the job was taken─▶ attempt failed,
 //	               registration and variable deleted, next attempt (≤ maxAttempts),
 //	               then status error "the fleet could not start a runner: <reason>"
@@ -95,6 +98,12 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 		if r, err = f.st.Runner(ctx, r.GitHubJobID, r.Attempt); err != nil || r.State != StateDispatched {
 			if err == nil && r.State == StateRunning {
 				f.checkSoon(r.RunID, f.now())
+			}
+			return
+		}
+		if v, refused := f.refusedVersion(ctx, u.AllocID); refused {
+			if err := f.outdated(ctx, r, v); err != nil && !errors.Is(err, errPending) {
+				f.log.Warn("reporting an outdated runner", "runner", r.RunnerName, "err", err)
 			}
 			return
 		}

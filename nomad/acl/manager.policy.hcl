@@ -11,10 +11,12 @@
 #                 the namespace reaches. Keep the namespace for runners only;
 #                 drop submit-job if the manager should only dispatch, at the
 #                 cost of pending runners it cannot cancel.
+# read-logs       the end of a runner's output when it ended without taking
+#                 its job, to recognise GitHub refusing it as outdated
 # variables       write and delete the per-runner JIT configs only; no read:
 #                 the manager never needs to read a config back.
 namespace "buildfleet" {
-  capabilities = ["dispatch-job", "read-job", "list-jobs", "submit-job"]
+  capabilities = ["dispatch-job", "read-job", "list-jobs", "submit-job", "read-logs"]
 
   variables {
     path "buildfleet/runners/*" {
