@@ -23,7 +23,7 @@ func (m *Manager) routes() http.Handler {
 	// The status page: "GET /{$}" is the exact root, so unknown paths stay
 	// the mux's 404 and /webhook keeps every method.
 	page := status.New(status.Options{
-		Store: m.store, Config: m.cfg, Fleet: hostsOf{m.nomad}, Queue: m.fleet, Health: m.notify,
+		Store: m.store, Config: m.cfg, Fleet: hostsOf{m.nomad}, Queue: m.fleet, Health: m.notify, Runner: releaseOf{m},
 		Logger: m.log.With("component", "status"),
 	})
 	for _, p := range status.Patterns {
@@ -62,4 +62,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// releaseOf shows the runner release cache on the status page.
+type releaseOf struct{ m *Manager }
+
+func (r releaseOf) RunnerRelease() status.RunnerRelease {
+	if r.m.pkgs == nil {
+		return status.RunnerRelease{}
+	}
+	s := r.m.pkgs.Status()
+	return status.RunnerRelease{Mode: s.Mode, InUse: s.InUse, Latest: s.Latest, Behind: s.Behind, Warning: s.Warning, Error: s.Error}
 }

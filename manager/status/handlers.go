@@ -20,7 +20,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, http.StatusOK, "index", map[string]any{
 		"Title": "buildfleet", "Refresh": true, "Requests": views, "Pools": pools,
-		"RunnersKnown": s.runners != nil, "Older": older,
+		"RunnersKnown": s.runners != nil, "Older": older, "Release": s.releaseView(),
 	})
 }
 

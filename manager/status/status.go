@@ -100,6 +100,9 @@ type Options struct {
 	// Health reports every host's health, failures and notices; nil shows
 	// "not available".
 	Health HostHealth
+	// Runner reports the runner release in use against GitHub's latest;
+	// nil shows none.
+	Runner RunnerReleases
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for ages (default time.Now).
@@ -115,6 +118,7 @@ type server struct {
 	hist    History
 	queue   Queue
 	health  HostHealth
+	release RunnerReleases
 	pools   []config.Pool
 	webURL  string
 	log     *slog.Logger
@@ -141,7 +145,7 @@ func New(o Options) http.Handler {
 	}
 	s.runners, _ = o.Store.(RunnerStore)
 	s.hist, _ = o.Store.(History)
-	s.queue, s.health = o.Queue, o.Health
+	s.queue, s.health, s.release = o.Queue, o.Health, o.Runner
 	if s.hist == nil {
 		s.hist = noHistory{}
 	}

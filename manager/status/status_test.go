@@ -156,8 +156,8 @@ func TestPages(t *testing.T) {
 			`<code title="a1b2c3d4e5f60718293a4b5c6d7e8f9012345678">a1b2c3d4e5</code>`,
 			`>dispatched</span>`, `>refused</span>`, `>triager<`, `>1m<`, `>30s<`,
 			// pools with runner counts: ubuntu-quick 0 pending 1 running, macos 1 pending
-			`<td><a href="/builders/ubuntu-quick">ubuntu-quick</a></td><td>linux-x86_64</td><td>quick</td><td>yes</td><td>3</td><td>0</td><td>1</td>`,
-			`<td><a href="/builders/macos-refleak">macos-refleak</a></td><td>macos-arm64</td><td>refleak</td><td>no</td><td>1</td><td>1</td><td>0</td>`,
+			`<td><a href="/builders/ubuntu-quick">ubuntu-quick</a></td><td>linux-x86_64</td><td>quick</td><td>yes</td><td>3</td><td>actions runner</td><td>0</td><td>1</td>`,
+			`<td><a href="/builders/macos-refleak">macos-refleak</a></td><td>macos-arm64</td><td>refleak</td><td>no</td><td>1</td><td>actions runner</td><td>1</td><td>0</td>`,
 			`/static/style.css`,
 		}},
 		{name: "request", path: "/requests/0123456789abcdef", want: []string{

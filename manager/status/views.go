@@ -74,6 +74,8 @@ type poolView struct {
 	Stable     bool     `json:"stable"`
 	MaxRunners int      `json:"max_runners"`
 	Labels     []string `json:"labels"`
+	// Runner is the runner program and version the pool's hosts run.
+	Runner string `json:"runner"`
 	// Pending and Running are nil when the store has no runners.
 	Pending *int `json:"pending,omitempty"`
 	Running *int `json:"running,omitempty"`
@@ -163,7 +165,7 @@ func (s *server) poolViews(ctx context.Context, withHosts bool) ([]poolView, err
 	out := make([]poolView, 0, len(s.pools))
 	for _, p := range s.pools {
 		v := poolView{Name: p.Name, Platform: p.Platform, Tier: p.Tier, Stable: p.Stable,
-			MaxRunners: p.MaxRunners, Labels: p.Labels}
+			MaxRunners: p.MaxRunners, Labels: p.Labels, Runner: s.runnerOf(p.Runner)}
 		if s.runners != nil {
 			pending, err := s.runners.ActiveRunners(ctx, p.Name, fleet.StateStarting, fleet.StateDispatched)
 			if err != nil {
