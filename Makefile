@@ -74,9 +74,14 @@ test: nomad runners fixtures packages browser lint
 	go run ./cmd/buildfleet --config config/example.yaml lint workflows/*.yml
 	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 45m ./...
 
-## bench: performance figures as ratios against baselines measured in the same run
+## bench: performance figures beside same-run baselines, one bounded run, written to BENCHMARKS.md
 bench: nomad fixtures
-	BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	@mkdir -p $(BIN)
+	rc=0; { BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m \
+	    ./manager/ ./manager/fleet/ ./manager/status/ || rc=$$?; \
+	  BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchtime 3000x -count 1 -timeout 5m ./manager/webhook/ || rc=$$?; \
+	} > $(BIN)/bench.out 2>&1; cat $(BIN)/bench.out; \
+	go run ./scripts/benchreport -in $(BIN)/bench.out -out BENCHMARKS.md -nomad $(BUILDFLEET_NOMAD); exit $$rc
 
 ## demo: Nomad dev agent + GitHub simulator + manager, a labelled PR, results
 demo: nomad runners build

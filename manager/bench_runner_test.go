@@ -123,7 +123,10 @@ func BenchmarkLabelToRunnerStarted(b *testing.B) {
 	lat, err := h.m.store.DispatchLatencies(ctx, start)
 	if err == nil && len(lat) > 0 {
 		slices.Sort(lat)
-		b.ReportMetric(float64(lat[(len(lat)*99+99)/100-1].Nanoseconds()), "webhook-to-dispatch-p99-ns")
+		p99 := lat[(len(lat)*99+99)/100-1]
+		b.ReportMetric(float64(p99.Nanoseconds()), "webhook-to-dispatch-p99-ns")
+		b.ReportMetric(float64(p99)/float64(time.Millisecond), "webhook-to-dispatch-p99-ms")
+		b.ReportMetric(float64(lat[(len(lat)+1)/2-1])/float64(time.Millisecond), "webhook-to-dispatch-p50-ms")
 	}
 	b.Logf("%d rounds: label → runner %v (median; all %v), bare pool dispatch → task %v (all %v), bare dispatch → task %v (all %v)", rounds, lm, label, pm, barePoolD, bm, bare)
 	if len(toWebhook) > 0 {

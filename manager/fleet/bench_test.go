@@ -17,7 +17,7 @@ import (
 // BenchmarkReconcileWithHistory measures one reconcile tick of the fleet
 // (pending deliveries, runners in flight, the trigger's open requests, the
 // orphan sweep's reads) with 10,000 finished jobs in the store, against the
-// same tick with 100 (the baseline measured in the same run): the cost must
+// same tick with 100 (the baseline measured in the same run) and with 1,000: the cost must
 // grow with what changes, not with history. It also reports the process's
 // memory with 10,000 tracked jobs loaded (target: under 150 MB RSS).
 func BenchmarkReconcileWithHistory(b *testing.B) {
@@ -27,7 +27,8 @@ func BenchmarkReconcileWithHistory(b *testing.B) {
 		seed(b, st, history)
 		b.ResetTimer()
 		start := time.Now()
-		for i := 0; i < b.N; i++ {
+		n := max(b.N, 20) // one tick alone is noise: at least 20 per figure
+		for i := 0; i < n; i++ {
 			f.pass(ctx)
 			f.sweep(ctx)
 			if _, err := st.OpenRequests(ctx); err != nil {
@@ -37,12 +38,25 @@ func BenchmarkReconcileWithHistory(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		return time.Since(start) / time.Duration(b.N)
+		return time.Since(start) / time.Duration(n)
 	}
 	var small, large time.Duration
-	b.Run("history=100", func(b *testing.B) { small = tick(b, 100) })
+	b.Run("history=100", func(b *testing.B) {
+		small = tick(b, 100)
+		b.ReportMetric(float64(small.Microseconds()), "tick-µs")
+	})
+	b.Run("history=1000", func(b *testing.B) {
+		mid := tick(b, 1000)
+		b.ReportMetric(float64(mid.Microseconds()), "tick-µs")
+		b.ReportMetric(float64(small.Microseconds()), "baseline-tick-µs")
+		if small > 0 {
+			b.ReportMetric(float64(mid)/float64(small), "x-vs-history-100")
+		}
+	})
 	b.Run("history=10000", func(b *testing.B) {
 		large = tick(b, 10000)
+		b.ReportMetric(float64(large.Microseconds()), "tick-µs")
+		b.ReportMetric(float64(small.Microseconds()), "baseline-tick-µs")
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
