@@ -281,6 +281,9 @@ func (f *Fleet) Wake() {
 // every RetryEvery; Nomad's runner updates as they come (from the index
 // handled before a restart); orphans at start and every OrphansEvery.
 func (f *Fleet) Run(ctx context.Context) {
+	f.rec.mu.Lock()
+	f.rec.startedAt = f.now()
+	f.rec.mu.Unlock()
 	retry := time.NewTicker(f.retry)
 	defer retry.Stop()
 	orphans := time.NewTicker(f.orphansEvery)

@@ -36,14 +36,22 @@ var _ JobLister = (*github.Client)(nil)
 //	completed     not completed                record and report the conclusion
 //	all completed, run completed               the request is done
 //
-// It costs one GitHub call per run checked. A run is checked at start
-// (what a restart may have missed), then ReconcileEvery after the last
-// webhook of it, with the wait doubling while nothing changes (up to 16×):
+// It costs one GitHub call per run checked. A run dispatched before the
+// fleet started is checked at start (what a restart may have missed), and
+// every run after the store could not be read (webhooks may have been
+// refused meanwhile); any other run ReconcileEvery after its dispatch or
+// the last webhook of it, with the wait doubling while nothing changes (up to 16×):
 // while webhooks flow nothing is polled, and a refleak build that runs
 // for hours costs a few calls an hour.
 type reconciler struct {
 	mu   sync.Mutex
 	runs map[int64]*runCheck
+	// startedAt is when the fleet started: a run dispatched before it may
+	// have lost webhooks while no manager ran.
+	startedAt time.Time
+	// outage is set when the store could not be read: the next pass checks
+	// every run in flight.
+	outage bool
 }
 
 type runCheck struct {
@@ -80,13 +88,23 @@ func (f *Fleet) checkSoon(runID int64, at time.Time) {
 	}
 }
 
-// due tells whether a run should be checked now; a run never seen (after
-// a restart) is.
-func (f *Fleet) due(runID int64) bool {
+// due tells whether a run should be checked now. A run never seen is due
+// when its request was dispatched before the fleet started (a restart) or
+// all is set (after a store outage); otherwise it is first checked
+// ReconcileEvery after its dispatch, as if that were its last webhook, so
+// a run whose webhooks flow is never polled.
+func (f *Fleet) due(req store.Request, all bool) bool {
 	f.rec.mu.Lock()
 	defer f.rec.mu.Unlock()
-	c := f.rec.runs[runID]
-	return c == nil || !f.now().Before(c.next)
+	c := f.rec.runs[req.RunID]
+	if c == nil {
+		if all || req.UpdatedAt.Before(f.rec.startedAt) {
+			return true
+		}
+		c = &runCheck{next: req.UpdatedAt.Add(f.reconcileEvery)}
+		f.rec.runs[req.RunID] = c
+	}
+	return all || !f.now().Before(c.next)
 }
 
 // checked schedules the run's next check: sooner when this one acted.
@@ -112,6 +130,10 @@ func (f *Fleet) reconcile(ctx context.Context) {
 		return
 	}
 	open, err := f.st.OpenRequests(ctx)
+	f.rec.mu.Lock()
+	all := f.rec.outage
+	f.rec.outage = err != nil
+	f.rec.mu.Unlock()
 	if err != nil {
 		f.log.Warn("listing requests to reconcile", "err", err)
 		return
@@ -123,7 +145,7 @@ func (f *Fleet) reconcile(ctx context.Context) {
 			continue
 		}
 		inFlight[req.RunID] = true
-		if ctx.Err() != nil || !f.due(req.RunID) {
+		if ctx.Err() != nil || !f.due(req, all) {
 			continue
 		}
 		acted, err := f.reconcileRun(ctx, req, live)
