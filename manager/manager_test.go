@@ -19,10 +19,15 @@ import (
 // fakeGitHub answers GET /rate_limit like GitHub, counting calls.
 func fakeGitHub(t *testing.T, calls *atomic.Int64) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The hourly look at GitHub's runner release is not readiness polling.
-		if !strings.HasSuffix(r.URL.Path, "/actions/runners/downloads") {
-			calls.Add(1)
+		// The hourly look at GitHub's runner release is not readiness
+		// polling. It answers 503: any other answer would count as GitHub
+		// reached, and whether it or the probe came first would decide
+		// the calls counted below.
+		if strings.HasSuffix(r.URL.Path, "/actions/runners/downloads") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
 		}
+		calls.Add(1)
 		if r.Header.Get("Authorization") != "Bearer ghp_test" {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"message":"Bad credentials"}`)
