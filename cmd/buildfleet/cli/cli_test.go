@@ -99,7 +99,8 @@ func TestPrecedenceAndRedaction(t *testing.T) {
 		"BUILDFLEET_STORE_PATH=/tmp/from-env.db",
 		"BUILDFLEET_LISTEN=127.0.0.1:9000",
 		"BUILDFLEET_NOMAD_TOKEN=nomad-secret-xyz",
-		"BUILDFLEET_CACHE=/ignored", // tooling variable, not a key
+		"BUILDFLEET_CACHE=/ignored",      // tooling variable, not a key
+		"BUILDFLEET_ACT_RUNNER=/ignored", // the Makefile's, for tests
 	}
 	code, out, errs := run(t, env, "--config", p, "config", "print")
 	if code != 0 {

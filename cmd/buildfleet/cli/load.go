@@ -98,7 +98,7 @@ func LoadConfig(o LoadOptions) (config.Config, error) {
 		}
 	}
 	for name := range env {
-		if !known[name] && !toolingEnv[name] && !strings.HasPrefix(name, EnvPrefix+"_TEST_") {
+		if !known[name] && !toolingEnv[name] && !strings.HasPrefix(name, EnvPrefix+"_TEST_") && !strings.HasPrefix(name, EnvPrefix+"_PROOF_") {
 			return config.Config{}, fmt.Errorf("%s: unknown environment variable (no such config key)", name)
 		}
 	}
@@ -157,6 +157,10 @@ var toolingEnv = map[string]bool{
 	EnvPrefix + "_NPM_DIR":  true,
 	EnvPrefix + "_CHROMIUM": true,
 	EnvPrefix + "_CONFIG":   true,
+	// The github-act-runner binary `make runners` built (tests).
+	EnvPrefix + "_ACT_RUNNER": true,
+	// Where browser tests keep their screenshots.
+	EnvPrefix + "_SCREENSHOTS": true,
 }
 
 // EnvName is the environment variable of a config key.
