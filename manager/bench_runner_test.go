@@ -166,6 +166,8 @@ func registerBarePool(b *testing.B, h *harness, pool config.Pool, script string)
 func registerBare(b *testing.B, ag *nomadtest.Agent, stamps string) {
 	job := api.NewBatchJob("bare", "bare", "global", 50)
 	job.Datacenters = []string{"*"}
+	pool := nomadtest.HostNodePool()
+	job.NodePool = &pool // the test agent's node pool, where the pools' runners go too
 	job.ParameterizedJob = &api.ParameterizedJobConfig{MetaRequired: []string{"id"}}
 	tg := api.NewTaskGroup("g", 1)
 	attempts, mode := 0, "fail"
