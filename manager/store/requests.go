@@ -213,9 +213,11 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) e
 }
 
 // OpenRequests returns the requests whose handling has not ended, oldest
-// first: the work to resume after a restart.
+// first: the work to resume after a restart. The partial index of open
+// requests is named: left to itself SQLite walks created_at over the whole
+// history to skip the sort, and a tick cost 6× more with 10,000 requests.
 func (s *Store) OpenRequests(ctx context.Context) ([]Request, error) {
-	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests WHERE `+openFilter+` ORDER BY created_at`)
+	return s.queryRequests(ctx, `SELECT `+requestCols+` FROM requests INDEXED BY requests_open WHERE `+openFilter+` ORDER BY created_at`)
 }
 
 // PreviousRequests returns the requests of the same PR and tier created
