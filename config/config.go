@@ -193,7 +193,7 @@ type ScaleSet struct {
 }
 
 // DefaultRunnerImage is the image runner-images/README.md builds.
-const DefaultRunnerImage = "buildfleet-runner:2.329.0"
+const DefaultRunnerImage = "buildfleet-runner:latest"
 
 // Nomad configures the Nomad API client. NOMAD_ADDR, NOMAD_TOKEN,
 // NOMAD_NAMESPACE, NOMAD_REGION, NOMAD_CACERT, NOMAD_CLIENT_CERT,
