@@ -20,7 +20,7 @@ export BUILDFLEET_NPM_DIR := $(BUILDFLEET_CACHE)/npm
 ACT_RUNNER_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/ChristopherHX/github-act-runner" { print $$3 }' runner-images/act-runner/go.mod)
 export BUILDFLEET_ACT_RUNNER := $(BUILDFLEET_CACHE)/runners/github-act-runner-$(ACT_RUNNER_VERSION)/$(shell go env GOOS)-$(shell go env GOARCH)/github-act-runner
 
-.PHONY: build nomad runners fixtures tools packages browser lint test bench demo clean
+.PHONY: build nomad runners fixtures tools packages browser lint test proof bench demo clean
 
 ## build: the buildfleet and ghsim binaries in bin/
 build:
@@ -73,6 +73,12 @@ lint: tools
 test: nomad runners fixtures packages browser lint
 	go run ./cmd/buildfleet --config config/example.yaml lint workflows/*.yml
 	BUILDFLEET_TEST_STRICT=1 go test -race -count=1 -timeout 45m ./...
+
+## proof: the reliability suite: 100 labelled PRs × 2 builders on ghsim and a
+## Nomad agent, with no faults, GitHub 5xx/429 and lost/doubled/reordered webhooks
+proof: nomad
+	BUILDFLEET_PROOF=1 BUILDFLEET_PROOF_N=$${BUILDFLEET_PROOF_N:-100} BUILDFLEET_PROOF_SCENARIOS=$${BUILDFLEET_PROOF_SCENARIOS:-none,github,webhooks} \
+	  go test -race -count=1 -timeout 90m -run '^TestProof$$' -v ./manager/
 
 ## bench: performance figures beside same-run baselines, one bounded run, written to BENCHMARKS.md
 bench: nomad fixtures

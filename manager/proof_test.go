@@ -1,0 +1,182 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/ghsim"
+)
+
+// The reliability suite (`make proof`): N labelled PRs × 2 builders on a
+// real Nomad agent and ghsim, under each fault scenario, counting what a
+// user would see lost or doubled. It runs only with BUILDFLEET_PROOF set
+// (make proof sets it): N from BUILDFLEET_PROOF_N (default 4), scenarios
+// from BUILDFLEET_PROOF_SCENARIOS, a comma-separated list of
+// none, github, webhooks (default all).
+
+// proofScenarios are the fault sets by name; each fault fires with its
+// ratio on every matching call or delivery.
+var proofScenarios = []struct {
+	name   string
+	faults []ghsim.Fault
+}{
+	{"none", nil},
+	{"github", []ghsim.Fault{
+		{Kind: ghsim.FaultServerError, Path: `^/repos/`, Ratio: 0.1, Status: 502},
+		{Kind: ghsim.FaultTooMany, Path: `^/repos/`, Ratio: 0.1, RetryAfter: 1},
+	}},
+	{"webhooks", []ghsim.Fault{
+		{Kind: ghsim.FaultDrop, Ratio: 0.1},
+		{Kind: ghsim.FaultDuplicate, Ratio: 0.1},
+		{Kind: ghsim.FaultReorder, Ratio: 0.1},
+	}},
+}
+
+func TestProof(t *testing.T) {
+	if os.Getenv("BUILDFLEET_PROOF") == "" {
+		t.Skip("the reliability suite runs with BUILDFLEET_PROOF=1 (make proof)")
+	}
+	n := 4
+	if v := os.Getenv("BUILDFLEET_PROOF_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("BUILDFLEET_PROOF_N=%q: want a positive number", v)
+		}
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(os.Getenv("BUILDFLEET_PROOF_SCENARIOS"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	for _, sc := range proofScenarios {
+		if len(want) > 0 && !want[sc.name] {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) { proofRun(t, n, sc.faults) })
+	}
+}
+
+// proofRun labels n PRs at once under faults and checks every request
+// drained: one run each, one final result per builder on each head, no
+// duplicate comment, no orphan Nomad job or runner registration.
+func proofRun(t *testing.T, n int, faults []ghsim.Fault) {
+	builders := []config.Pool{fleetPools()[0], fleetPools()[1]}
+	h, ag := newFleetHarnessWith(t, fleetSetup{pools: append(builders, fleetPools()[3]),
+		reconcileEvery: 300 * time.Millisecond,
+		configure:      func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 4, 4 }})
+	type pr struct {
+		n   int
+		sha string
+	}
+	prs := []pr{{h.pr, h.sha}}
+	for i := 1; i < n; i++ {
+		sha := fmt.Sprintf("%040x", 0xc0ffee00+i)
+		num, err := h.gh.OpenPR(e2eRepo, ghsim.PRSpec{Title: fmt.Sprintf("gh-%d: fix", i+1), Author: "contributor", Fork: "contributor", HeadSHA: sha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prs = append(prs, pr{num, sha})
+	}
+	for _, f := range faults {
+		if err := h.gh.AddFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, p := range prs {
+		if err := h.gh.LabelPR(e2eRepo, p.n, quick, "triager"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	final := func(sha string) map[string]int {
+		out := map[string]int{}
+		for _, s := range h.statuses(sha) {
+			if s.State != "pending" {
+				out[s.Context]++
+			}
+		}
+		return out
+	}
+	drained := func() bool {
+		for _, p := range prs {
+			if len(final(p.sha)) < len(builders) {
+				return false
+			}
+		}
+		reqs, _ := h.m.store.ListRequests(context.Background(), n+10)
+		for _, r := range reqs {
+			if r.State != "done" {
+				return false
+			}
+		}
+		return len(reqs) >= n
+	}
+	deadline := start.Add(time.Duration(60+3*n) * time.Second)
+	for !drained() && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	drain := time.Since(start)
+	// Faults off for the counting (the test reads through the REST API too).
+	h.gh.ClearFaults()
+	reqs, _ := h.m.store.ListRequests(context.Background(), 10*n)
+	runs := h.runs()
+	oneResult, missing, doubled := 0, 0, 0
+	for _, p := range prs {
+		fs := final(p.sha)
+		for _, b := range builders {
+			switch fs["buildfleet/"+b.Name] {
+			case 0:
+				missing++
+			case 1:
+				oneResult++
+			default:
+				doubled++
+			}
+		}
+	}
+	seen := map[string]int{}
+	dupComments := 0
+	for _, c := range h.comments() {
+		k := fmt.Sprint(c["issue_number"], "\x00", c["body"])
+		if seen[k]++; seen[k] == 2 {
+			dupComments++
+		}
+	}
+	var orphans int
+	var regs []string
+	eventually(t, "no runner job alive on Nomad and no registration left", func() bool {
+		orphans = 0
+		jobs, _, err := ag.Client.Jobs().List(nil)
+		if err != nil {
+			return false
+		}
+		for _, j := range jobs {
+			if strings.HasPrefix(j.ID, "runner-") && strings.Contains(j.ID, "/dispatch-") && j.Status != "dead" {
+				orphans++
+			}
+		}
+		regs = h.ghRunnerNames()
+		return orphans == 0 && len(regs) == 0
+	})
+	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d, drained in %s",
+		n, len(builders), len(reqs), len(runs), oneResult, n*len(builders), missing, doubled, dupComments, orphans, len(regs), drain.Round(time.Millisecond))
+	if len(reqs) != n {
+		t.Errorf("%d requests, want %d", len(reqs), n)
+	}
+	if len(runs) != n {
+		t.Errorf("%d runs dispatched, want exactly %d (one per request)", len(runs), n)
+	}
+	if oneResult != n*len(builders) {
+		t.Errorf("%d jobs with exactly one final result, want %d", oneResult, n*len(builders))
+	}
+	if dupComments != 0 {
+		t.Errorf("%d duplicate comments", dupComments)
+	}
+}
