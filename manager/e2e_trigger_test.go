@@ -312,13 +312,21 @@ func TestLostLabelEventRecovered(t *testing.T) {
 	if n := h.calls("POST", "/dispatches"); n != 1 {
 		t.Errorf("%d dispatches, want 1 (later scans and a late redelivery must not build again)", n)
 	}
-	// A new label on the same commit is a new request. GitHub's event times
-	// have whole seconds: let one pass so the two labels differ.
+	// A new label on the same commit is a new request (not the late
+	// webhook again); its build is still in flight, so it joins it rather
+	// than dispatching a second run. GitHub's event times have whole
+	// seconds: let one pass so the two labels differ.
 	time.Sleep(1100 * time.Millisecond)
 	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a second run for the new label", func() bool { return h.calls("POST", "/dispatches") == 2 })
+	eventually(t, "a second request for the new label, coalesced", func() bool {
+		reqs, _ := h.m.store.ListRequests(context.Background(), 10)
+		return len(reqs) == 2 && reqs[0].State == "skipped" && strings.Contains(reqs[0].Reason, reqs[1].ID)
+	})
+	if n := h.calls("POST", "/dispatches"); n != 1 {
+		t.Errorf("%d dispatches, want 1 while the first build is in flight", n)
+	}
 }
 
 func TestUnknownSenderRefused(t *testing.T) {

@@ -71,6 +71,12 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		if r.Reason == "closed" {
 			return t.finish(ctx, &r, StateSkipped, "pull request is closed")
 		}
+		if same, err := t.coalesced(ctx, r); err != nil {
+			return err
+		} else if same != "" {
+			t.log.Info("identical request in flight: not dispatched again", "request", r.ID, "same_as", same, "sha", r.SHA)
+			return t.finish(ctx, &r, StateSkipped, "same commit and tier already being built by request "+same)
+		}
 		return t.schedule(ctx, &r, repo)
 	}
 	return nil

@@ -98,6 +98,7 @@ type Trigger struct {
 	retry   time.Duration
 	recov   time.Duration
 	wake    chan struct{}
+	rescan  chan bool // see RecoverSoon
 	onDisp  func()
 	grace   time.Duration
 
@@ -145,6 +146,7 @@ func New(o Options) *Trigger {
 		cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, now: o.Now,
 		roleTTL: o.RoleTTL, retry: o.RetryEvery, recov: o.RecoverEvery,
 		wake:     make(chan struct{}, 1),
+		rescan:   make(chan bool, 1),
 		onDisp:   o.OnDispatched,
 		grace:    o.ResumeGrace,
 		roles:    map[string]cachedRole{},
@@ -186,6 +188,8 @@ func (t *Trigger) Run(ctx context.Context) {
 		case <-retry.C:
 		case <-recoverC:
 			t.Recover(ctx)
+		case again := <-t.rescan:
+			t.recoverAfterOutage(ctx, again)
 		}
 	}
 }
