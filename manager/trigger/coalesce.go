@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -23,7 +24,7 @@ func (t *Trigger) coalesced(ctx context.Context, r store.Request) (string, error
 	}
 	prev, err := t.st.PreviousRequests(ctx, r)
 	if err != nil {
-		return "", transient(fmt.Errorf("looking for identical requests: %w", err))
+		return "", retry.Later(fmt.Errorf("looking for identical requests: %w", err))
 	}
 	for _, p := range prev {
 		if p.SHA != r.SHA || p.ID == r.ID {
@@ -41,7 +42,7 @@ func (t *Trigger) coalesced(ctx context.Context, r store.Request) (string, error
 			owner, name := splitRepo(r.Repo)
 			run, err := t.gh.GetRun(ctx, owner, name, p.RunID)
 			if err != nil {
-				return "", transient(fmt.Errorf("reading run %d of request %s: %w", p.RunID, p.ID, err))
+				return "", retry.Later(fmt.Errorf("reading run %d of request %s: %w", p.RunID, p.ID, err))
 			}
 			if run.Status != "completed" {
 				return p.ID, nil
