@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,7 +186,7 @@ func TestReadinessFollowsNomad(t *testing.T) {
 	gh := fakeGitHub(t, &ghCalls)
 	nomadUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/status/leader" {
-			io.WriteString(w, `"127.0.0.1:4647"`)
+			io.WriteString(w, strconv.Quote(r.Host)) // the leader's address: this server's own
 			return
 		}
 		http.NotFound(w, r)

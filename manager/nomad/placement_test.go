@@ -2,6 +2,7 @@ package nomad_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -32,8 +33,16 @@ func TestDonorHostTakesItsPoolsRunners(t *testing.T) {
 	}
 	hostPools := config.Config{Pools: []config.Pool{pool("quick", "quick", "user")}}
 	hostPools.ApplyDefaults()
+	// The dev agent is its own server; the donor's servers entry is an
+	// address nothing listens on, so the client cannot join another agent.
+	unused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := unused.Addr().String()
+	unused.Close()
 	o, err := donor.Options{Platform: plat, Tiers: []string{"quick"}, Slots: 2, Owner: "Jane", Contact: "jane@example.org",
-		Servers: []string{"127.0.0.1:4647"}, Name: "donor-1"}.ForFleet(hostPools)
+		Servers: []string{nowhere}, Name: "donor-1"}.ForFleet(hostPools)
 	if err != nil {
 		t.Fatal(err)
 	}
