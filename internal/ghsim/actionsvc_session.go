@@ -150,12 +150,7 @@ func (s *Server) handleRunnerDeleteSession(w http.ResponseWriter, r *http.Reques
 func (s *Server) handleRunnerGetMessage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), messagePoll)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer stop()
+	defer s.wakeWhenDone(ctx)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

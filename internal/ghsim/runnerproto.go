@@ -96,12 +96,7 @@ func (s *Server) handleRunnerAcquire(w http.ResponseWriter, r *http.Request) {
 	deadline := time.Now().Add(wait)
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer stop()
+	defer s.wakeWhenDone(ctx)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

@@ -1,11 +1,11 @@
 package ghsim
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The message queue of a scale set: what is available, acquiring, and the
@@ -102,20 +102,9 @@ func (s *Server) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 		wait = d
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	defer close(done)
-	timer := time.AfterFunc(wait, func() { s.mu.Lock(); s.cond.Broadcast(); s.mu.Unlock() })
-	defer timer.Stop()
-	deadline := time.Now().Add(wait)
-	go func() {
-		select {
-		case <-r.Context().Done():
-			s.mu.Lock()
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		case <-done:
-		}
-	}()
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	defer s.wakeWhenDone(ctx)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -139,7 +128,7 @@ func (s *Server) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 		}
-		if r.Context().Err() != nil || !time.Now().Before(deadline) {
+		if ctx.Err() != nil {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
