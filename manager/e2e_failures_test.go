@@ -14,6 +14,7 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -29,6 +30,10 @@ type fleetSetup struct {
 	waitingAfter time.Duration
 	// reconcileEvery is the manager's ReconcileEvery.
 	reconcileEvery time.Duration
+	// recoverEvery is the manager's RecoverEvery (default: off).
+	recoverEvery time.Duration
+	// writeLimits are the manager's WriteLimits (default GitHub's).
+	writeLimits []github.Limit
 	// configure, when set, changes the manager's config before it starts.
 	configure func(*config.Config)
 	// ghsim configures the simulator (RunnerCommand is set to the built
@@ -58,7 +63,10 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	s.ghsim.RunnerCommand = bin
 	gh, pr, sha := startGHSimWith(t, s.ghsim)
 	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter,
-		reconcileEvery: s.reconcileEvery}
+		reconcileEvery: s.reconcileEvery, writeLimits: s.writeLimits}
+	if s.recoverEvery != 0 {
+		h.recoverEvery = s.recoverEvery
+	}
 	h.cfg.Nomad.Address = ag.Addr
 	h.cfg.Nomad.Namespace = "default"
 	h.cfg.Pools = fleetPools()

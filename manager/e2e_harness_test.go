@@ -18,6 +18,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/ghsim"
+	"github.com/buildfleet/buildfleet/manager/github"
 )
 
 const (
@@ -44,6 +45,8 @@ type harness struct {
 	waitingAfter time.Duration
 	// reconcileEvery is the manager's ReconcileEvery (default 1m).
 	reconcileEvery time.Duration
+	// writeLimits are the manager's WriteLimits (default GitHub's).
+	writeLimits []github.Limit
 }
 
 func startGHSim(t testing.TB) (*ghsim.Server, int, string) {
@@ -119,7 +122,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
 	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
-		WaitingAfter: h.waitingAfter, ReconcileEvery: h.reconcileEvery, Logger: testLogger(&h.logs)})
+		WaitingAfter: h.waitingAfter, ReconcileEvery: h.reconcileEvery, WriteLimits: h.writeLimits, Logger: testLogger(&h.logs)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

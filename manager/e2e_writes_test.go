@@ -6,6 +6,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/manager/github"
 )
 
 // writeKind names a content-creating GitHub call (the ones GitHub's
@@ -69,4 +72,21 @@ func writeTally(t *testing.T, h *harness, requests, builders int) int {
 	t.Logf("GitHub writes: %d for %d request(s) × %d builder(s): %.1f per request, %.2f per builder%s",
 		total, requests, builders, float64(total)/float64(requests), float64(total)/float64(requests*builders), b.String())
 	return total
+}
+
+// writeBound is the least time GitHub's write budget lets writes
+// content-creating calls take: the first N of each window go at once,
+// every further N waits one more window. A burst cannot drain faster than
+// its writes allow, so drain time is judged against this figure.
+func writeBound(writes int, limits []github.Limit) time.Duration {
+	var bound time.Duration
+	for _, l := range limits {
+		if l.N <= 0 || writes <= 0 {
+			continue
+		}
+		if b := time.Duration((writes-1)/l.N) * l.Per; b > bound {
+			bound = b
+		}
+	}
+	return bound
 }

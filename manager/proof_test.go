@@ -11,6 +11,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/ghsim"
+	"github.com/buildfleet/buildfleet/internal/nomadtest"
 )
 
 // The reliability suite (`make proof`): N labelled PRs × 2 builders on a
@@ -20,18 +21,28 @@ import (
 // from BUILDFLEET_PROOF_SCENARIOS, a comma-separated list of
 // none, github, webhooks (default all).
 
-// proofScenarios are the fault sets by name; each fault fires with its
-// ratio on every matching call or delivery.
-var proofScenarios = []struct {
+// proofScenario is one fault set: ghsim faults that fire with their ratio
+// on every matching call or delivery, and optionally a change to the
+// harness before it starts and an action run while the burst drains.
+type proofScenario struct {
 	name   string
 	faults []ghsim.Fault
-}{
-	{"none", nil},
-	{"github", []ghsim.Fault{
+	// setup, when set, changes the harness before the manager starts.
+	setup func(*fleetSetup)
+	// during, when set, runs once the PRs are labelled, alongside the
+	// drain; the drain counts as done only after it returned.
+	during func(t *testing.T, h *harness, ag *nomadtest.Agent)
+}
+
+// proofScenarios are the scenarios by name, in the order they run. Other
+// files add theirs in init.
+var proofScenarios = []proofScenario{
+	{name: "none"},
+	{name: "github", faults: []ghsim.Fault{
 		{Kind: ghsim.FaultServerError, Path: `^/repos/`, Ratio: 0.1, Status: 502},
 		{Kind: ghsim.FaultTooMany, Path: `^/repos/`, Ratio: 0.1, RetryAfter: 1},
 	}},
-	{"webhooks", []ghsim.Fault{
+	{name: "webhooks", faults: []ghsim.Fault{
 		{Kind: ghsim.FaultDrop, Ratio: 0.1},
 		{Kind: ghsim.FaultDuplicate, Ratio: 0.1},
 		{Kind: ghsim.FaultReorder, Ratio: 0.1},
@@ -59,18 +70,22 @@ func TestProof(t *testing.T) {
 		if len(want) > 0 && !want[sc.name] {
 			continue
 		}
-		t.Run(sc.name, func(t *testing.T) { proofRun(t, n, sc.faults) })
+		t.Run(sc.name, func(t *testing.T) { proofRun(t, n, sc) })
 	}
 }
 
 // proofRun labels n PRs at once under faults and checks every request
 // drained: one run each, one final result per builder on each head, no
 // duplicate comment, no orphan Nomad job or runner registration.
-func proofRun(t *testing.T, n int, faults []ghsim.Fault) {
+func proofRun(t *testing.T, n int, sc proofScenario) {
 	builders := []config.Pool{fleetPools()[0], fleetPools()[1]}
-	h, ag := newFleetHarnessWith(t, fleetSetup{pools: append(builders, fleetPools()[3]),
+	setup := fleetSetup{pools: append(builders, fleetPools()[3]),
 		reconcileEvery: 300 * time.Millisecond,
-		configure:      func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 4, 4 }})
+		configure:      func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 4, 4 }}
+	if sc.setup != nil {
+		sc.setup(&setup)
+	}
+	h, ag := newFleetHarnessWith(t, setup)
 	type pr struct {
 		n   int
 		sha string
@@ -84,7 +99,7 @@ func proofRun(t *testing.T, n int, faults []ghsim.Fault) {
 		}
 		prs = append(prs, pr{num, sha})
 	}
-	for _, f := range faults {
+	for _, f := range sc.faults {
 		if err := h.gh.AddFault(f); err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +109,12 @@ func proofRun(t *testing.T, n int, faults []ghsim.Fault) {
 		if err := h.gh.LabelPR(e2eRepo, p.n, quick, "triager"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	during := make(chan struct{})
+	if sc.during != nil {
+		go func() { defer close(during); sc.during(t, h, ag) }()
+	} else {
+		close(during)
 	}
 	final := func(sha string) map[string]int {
 		out := map[string]int{}
@@ -105,6 +126,11 @@ func proofRun(t *testing.T, n int, faults []ghsim.Fault) {
 		return out
 	}
 	drained := func() bool {
+		select {
+		case <-during:
+		default:
+			return false
+		}
 		for _, p := range prs {
 			if len(final(p.sha)) < len(builders) {
 				return false
