@@ -51,6 +51,11 @@ type Options struct {
 	// RecoverEvery is how often lost label events are looked for (default
 	// 5m; negative disables).
 	RecoverEvery time.Duration
+	// RecoverMinAge is how old a label must be before that scan builds it
+	// (default 2m): a younger one is left to its webhook, likely on its
+	// way. The proof suite shortens it so a dropped labeled webhook is
+	// recovered within seconds.
+	RecoverMinAge time.Duration
 	// WaitingAfter is how long a runner may wait for a host before its
 	// job says "waiting for a host" (default 2m).
 	WaitingAfter time.Duration
@@ -151,7 +156,8 @@ func New(o Options) (_ *Manager, err error) {
 		Config: o.Config, Store: st, GitHub: m.gh, Registerer: o.Registry,
 		Logger:     m.log.With("component", "trigger"),
 		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
-		OnDispatched: func() { m.fleet.Wake() },
+		RecoverMinAge: o.RecoverMinAge,
+		OnDispatched:  func() { m.fleet.Wake() },
 	})
 	// One report queue per GitHub credential: GitHub's secondary limit
 	// counts per token or installation; its writes go through the

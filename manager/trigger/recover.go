@@ -11,11 +11,11 @@ import (
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
-// recoverMinAge leaves young labels to their webhook, which is likely on
-// its way. A labeled webhook delivered later than that, after the scan
-// already built the PR, is recognised by Trigger.recovered (same PR, label
-// and SHA) and not built again.
-const recoverMinAge = 2 * time.Minute
+// defaultRecoverMinAge leaves young labels to their webhook, which is
+// likely on its way (Options.RecoverMinAge). A labeled webhook delivered
+// later than that, after the scan already built the PR, is recognised by
+// Trigger.recovered (same PR, label and SHA) and not built again.
+const defaultRecoverMinAge = 2 * time.Minute
 
 // Recover finds open PRs that still carry a trigger label (their webhook
 // was lost, or its handling failed for good) and handles each like the
@@ -45,7 +45,7 @@ func (t *Trigger) recoverOne(ctx context.Context, repoName string, pr int, label
 	if err != nil {
 		return fmt.Errorf("finding who added the label: %w", err)
 	}
-	if t.now().Sub(at) < recoverMinAge {
+	if t.now().Sub(at) < t.minAge {
 		return nil
 	}
 	// A request created after the label was added already handles it.

@@ -6,7 +6,8 @@ import (
 )
 
 // RecoverSoon asks the loop to scan for trigger labels now and once more
-// when the youngest of them is old enough for the scan (recoverMinAge).
+// when the youngest of them is old enough for the scan
+// (Options.RecoverMinAge).
 // Call it when the store can write again after an outage: GitHub does not
 // redeliver the labeled webhooks the manager answered with a 5xx, so the
 // labels still on PRs are the only trace of those requests. (At start the
@@ -20,13 +21,13 @@ func (t *Trigger) scanSoon(again bool) {
 	}
 }
 
-// recoverAfterOutage scans now and, when asked, once more after
-// recoverMinAge so that the labels added during the last moments of the
-// outage are found too. The scans run in the loop, never beside it.
+// recoverAfterOutage scans now and, when asked, once more after the
+// minimum label age so that the labels added during the last moments of
+// the outage are found too. The scans run in the loop, never beside it.
 func (t *Trigger) recoverAfterOutage(ctx context.Context, again bool) {
 	t.log.Info("looking for labels whose webhook was refused or lost")
 	t.Recover(ctx)
 	if again {
-		time.AfterFunc(recoverMinAge+time.Second, func() { t.scanSoon(false) })
+		time.AfterFunc(t.minAge+time.Second, func() { t.scanSoon(false) })
 	}
 }

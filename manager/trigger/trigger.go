@@ -73,6 +73,11 @@ type Options struct {
 	// RecoverEvery is how often open PRs still carrying a trigger label are
 	// looked for (default 5m; negative disables).
 	RecoverEvery time.Duration
+	// RecoverMinAge is how old a label must be before the scan handles it
+	// (default 2m): a younger label is left to its webhook, which is
+	// likely on its way. Tests and the proof suite shorten it so that a
+	// dropped labeled webhook is recovered within seconds.
+	RecoverMinAge time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// ResumeGrace is how long after an unanswered comment or dispatch
@@ -97,6 +102,7 @@ type Trigger struct {
 	roleTTL time.Duration
 	retry   time.Duration
 	recov   time.Duration
+	minAge  time.Duration // see Options.RecoverMinAge
 	wake    chan struct{}
 	rescan  chan bool // see RecoverSoon
 	onDisp  func()
@@ -138,6 +144,9 @@ func New(o Options) *Trigger {
 	if o.RecoverEvery == 0 {
 		o.RecoverEvery = 5 * time.Minute
 	}
+	if o.RecoverMinAge <= 0 {
+		o.RecoverMinAge = defaultRecoverMinAge
+	}
 	reg := o.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -145,6 +154,7 @@ func New(o Options) *Trigger {
 	return &Trigger{
 		cfg: o.Config, st: o.Store, gh: o.GitHub, log: o.Logger, now: o.Now,
 		roleTTL: o.RoleTTL, retry: o.RetryEvery, recov: o.RecoverEvery,
+		minAge:   o.RecoverMinAge,
 		wake:     make(chan struct{}, 1),
 		rescan:   make(chan bool, 1),
 		onDisp:   o.OnDispatched,
