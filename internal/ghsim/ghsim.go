@@ -91,6 +91,7 @@ type Server struct {
 	hooksWG sync.WaitGroup
 	closed  chan struct{}
 	once    sync.Once
+	keys    *keyPool // runner keys made ahead (runnerkeys.go)
 }
 
 // New returns a Server with empty state.
@@ -123,6 +124,7 @@ func New(opts Options) *Server {
 		closed: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	s.keys = newKeyPool(s.closed)
 	s.st.pkgs.minVersion = opts.MinRunnerVersion
 	s.routes()
 	return s

@@ -40,8 +40,9 @@ func (s *Server) handleGenerateJIT(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &b) {
 		return
 	}
-	// The key is made outside the lock: it takes tens of milliseconds.
-	key, err := newRunnerKey()
+	// The key is taken outside the lock: making one takes tens of
+	// milliseconds when none is ready.
+	key, err := s.keys.take()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "generating the runner's key failed")
 		return

@@ -38,7 +38,7 @@ func (s *Server) handleScaleSetJIT(w http.ResponseWriter, r *http.Request, set *
 		ID: s.st.id(), Repo: rp, Name: b.Name, Labels: append([]string(nil), set.Labels...), GroupID: set.Group.ID,
 		WorkFolder: b.WorkFolder, Status: "offline",
 	}
-	key, err := newRunnerKey()
+	key, err := s.keys.take()
 	if err != nil {
 		writeActionsError(w, http.StatusInternalServerError, "VssServiceException", err.Error())
 		return

@@ -123,7 +123,13 @@ const bindingLabel = "buildfleet-testbinding"
 
 func newTestFleet(t testing.TB, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	return newTestFleetAt(t, filepath.Join(t.TempDir(), "s.db"), maxRunners)
+}
+
+// newTestFleetAt is newTestFleet with its store file at path.
+func newTestFleetAt(t testing.TB, path string, maxRunners int) (*Fleet, *store.Store, *fakeGitHub, *fakeNomad) {
+	t.Helper()
+	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
