@@ -163,8 +163,21 @@ func (s *Server) pullByNumber(repoName string, n int) (*repo, *pull, error) {
 	return rp, p, nil
 }
 
-// PushPR moves a PR's head to sha and emits pull_request.synchronize.
+// PushPR moves a PR's head to sha (a fast-forward) and emits
+// pull_request.synchronize.
 func (s *Server) PushPR(repoName string, n int, sha string) error {
+	return s.pushPR(repoName, n, sha, false)
+}
+
+// ForcePushPR moves a PR's head to sha by a force push: as on GitHub, the
+// PR's events record head_ref_force_pushed, and pull_request.synchronize
+// is emitted. ghsim keeps no commit graph, so it cannot tell a
+// non-fast-forward push by itself; the caller says so.
+func (s *Server) ForcePushPR(repoName string, n int, sha string) error {
+	return s.pushPR(repoName, n, sha, true)
+}
+
+func (s *Server) pushPR(repoName string, n int, sha string, force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp, p, err := s.pullByNumber(repoName, n)
@@ -176,6 +189,9 @@ func (s *Server) PushPR(repoName string, n int, sha string) error {
 	}
 	before := p.HeadSHA
 	p.HeadSHA, p.UpdatedAt = sha, s.now()
+	if force {
+		p.Events = append(p.Events, &issueEvent{ID: s.st.id(), Event: "head_ref_force_pushed", Actor: p.User, CreatedAt: s.now()})
+	}
 	s.emitPull(rp, p, "synchronize", p.User, obj{"before": before, "after": sha})
 	return nil
 }

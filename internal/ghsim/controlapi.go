@@ -73,10 +73,11 @@ func (s *Server) ctlOpenPR(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ctlPush(w http.ResponseWriter, r *http.Request) {
 	var b struct {
-		SHA string `json:"sha"`
+		SHA   string `json:"sha"`
+		Force bool   `json:"force"` // a force push (head_ref_force_pushed)
 	}
 	if decodeBody(w, r, &b) {
-		ctlDone(w, s.PushPR(fullName(r), prNumber(r), b.SHA), obj{})
+		ctlDone(w, s.pushPR(fullName(r), prNumber(r), b.SHA, b.Force), obj{})
 	}
 }
 

@@ -127,7 +127,7 @@ func (s *Server) handleIssueEvents(w http.ResponseWriter, r *http.Request) {
 	out := []any{}
 	for _, e := range p.Events {
 		j := obj{
-			"id": e.ID, "node_id": nodeID("LabeledEvent", e.ID),
+			"id": e.ID, "node_id": nodeID(eventNodeType(e.Event), e.ID),
 			"url":   s.repoAPI(rp) + "/issues/events/" + strconv.FormatInt(e.ID, 10),
 			"actor": s.userJSON(e.Actor), "event": e.Event, "commit_id": nil, "commit_url": nil,
 			"created_at": ts(e.CreatedAt), "performed_via_github_app": nil,
@@ -138,6 +138,19 @@ func (s *Server) handleIssueEvents(w http.ResponseWriter, r *http.Request) {
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, paginate(w, r, out))
+}
+
+// eventNodeType is the GraphQL type GitHub names an issue event's node
+// after (labeled → LabeledEvent, head_ref_force_pushed →
+// HeadRefForcePushedEvent).
+func eventNodeType(event string) string {
+	var b strings.Builder
+	for _, w := range strings.Split(event, "_") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String() + "Event"
 }
 
 func asSlice(v any) []any {

@@ -72,8 +72,12 @@ func scenario(t *testing.T, s *Server, c *github.Client, sink *hookSink) {
 	wantStatus(t, "remove missing label", resp, err, 404)
 	resp, err = c.Issues.RemoveLabelForIssue(bg, o, r, n, url.PathEscape(buildLabel))
 	wantStatus(t, "remove build label", resp, err, 200)
-	_, resp, err = c.Issues.ListIssueEvents(bg, o, r, n, nil)
+	must(t, s.ForcePushPR(testRepo, n, ""))
+	evs, resp, err := c.Issues.ListIssueEvents(bg, o, r, n, nil)
 	wantStatus(t, "issue events", resp, err, 200)
+	if len(evs) == 0 || evs[len(evs)-1].GetEvent() != "head_ref_force_pushed" {
+		t.Errorf("issue events after a force push: last is not head_ref_force_pushed")
+	}
 
 	cm, resp, err := c.Issues.CreateComment(bg, o, r, n, &github.IssueComment{Body: github.String("scheduled by @alice")})
 	wantStatus(t, "create comment", resp, err, 201)

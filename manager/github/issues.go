@@ -99,36 +99,9 @@ func (c *Client) FindComment(ctx context.Context, owner, repo string, number int
 	}
 }
 
-// LastLabeler returns who added the label most recently, and when, from the
-// issue's events: the actor of a label found on an open PR whose labeled
-// webhook was lost. Events come oldest first, so every page is read. No
-// labeled event for that exact name is ErrNotFound.
+// LastLabeler returns who added the label most recently, and when (see
+// LastLabelEvent).
 func (c *Client) LastLabeler(ctx context.Context, owner, repo string, number int, label string) (string, time.Time, error) {
-	op := fmt.Sprintf("finding who labeled %s/%s#%d %q", owner, repo, number, label)
-	opts := &gh.ListOptions{PerPage: perPage}
-	var login string
-	var at time.Time
-	found := false
-	for {
-		evs, resp, err := c.gh.Issues.ListIssueEvents(ctx, owner, repo, number, opts)
-		if err != nil {
-			return "", time.Time{}, wrap(op, err)
-		}
-		for _, e := range evs {
-			if e.GetEvent() != "labeled" || e.GetLabel().GetName() != label {
-				continue
-			}
-			if t := e.GetCreatedAt().Time; !found || !t.Before(at) {
-				login, at, found = e.GetActor().GetLogin(), t, true
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
-	}
-	if !found {
-		return "", time.Time{}, fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	return login, at, nil
+	e, err := c.LastLabelEvent(ctx, owner, repo, number, label)
+	return e.Actor, e.At, err
 }
