@@ -267,7 +267,16 @@ func TestOldGitHubEnterpriseDispatch(t *testing.T) {
 func TestLostLabelEventRecovered(t *testing.T) {
 	// GitHub's clock runs 10 minutes behind, so the label looks old enough
 	// for the scan (young labels are left to their webhook).
-	h := newHarnessWith(t, ghsim.Options{Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }}, 200*time.Millisecond)
+	clk := newGHClock()
+	h := newHarnessWith(t, ghsim.Options{Now: clk.now}, 200*time.Millisecond)
+	// The manager must have seen the PR's head before the label to know
+	// which commit the label was added on: a push it receives.
+	h.sha = strings.Repeat("e5", 20)
+	if err := h.gh.PushPR(e2eRepo, h.pr, h.sha); err != nil {
+		t.Fatal(err)
+	}
+	h.deliveredOrDropped("synchronize", 1)
+	clk.add(30 * time.Second)
 	if err := h.gh.AddFault(ghsim.Fault{Kind: ghsim.FaultDrop, Event: "pull_request", Count: 1}); err != nil {
 		t.Fatal(err)
 	}

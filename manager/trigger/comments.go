@@ -128,6 +128,13 @@ func refusalComment(r store.Request, trig *config.Trigger) string {
 		r.Actor, r.Label, r.Tier, trig.MinRole, r.Role)
 }
 
+func commitUnknownComment(r store.Request) string {
+	return fmt.Sprintf("🔨 **buildfleet**: the label `%s` (added by %s) was found on this PR, but its event never reached buildfleet, "+
+		"and the commit the PR had when the label was added cannot be known for sure (%s). "+
+		"Nothing was built: a build must use exactly the commit that was vouched for. The label was removed; add it again to build the PR's current head.\n",
+		r.Label, actorMention(r.Actor), strings.TrimPrefix(r.Reason, reasonCommitUnknown))
+}
+
 func failedComment(r store.Request, err error) string {
 	return fmt.Sprintf("🔨 **buildfleet**: the **%s** build of %s could not be started: GitHub refused the workflow dispatch (%v). "+
 		"This is a problem of the fleet's set-up, not of this PR; the maintainers were told in the manager's log.\n", r.Tier, short(r.SHA), err)

@@ -22,6 +22,7 @@ type GitHub interface {
 	CancelRun(ctx context.Context, owner, repo string, id int64) error
 	LabeledOpenPRs(ctx context.Context, owner, repo, label string) ([]int, error)
 	LastLabeler(ctx context.Context, owner, repo string, number int, label string) (string, time.Time, error)
+	LastLabelEvent(ctx context.Context, owner, repo string, number int, label string) (github.LabelEvent, error)
 }
 
 var _ GitHub = (*github.Client)(nil)

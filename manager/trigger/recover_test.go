@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
+	"github.com/buildfleet/buildfleet/manager/webhook"
 )
 
 const recRepo = "python/cpython"
@@ -41,6 +43,9 @@ type recoverEnv struct {
 	clk  *clock
 	pr   int
 	sha  string
+	// emitted counts, per action, the pull_request webhooks the test's
+	// own actions made ghsim send (settle waits for them).
+	emitted map[string]int
 }
 
 func newRecoverEnv(t *testing.T, minAge time.Duration) *recoverEnv {
@@ -79,17 +84,90 @@ func newRecoverEnv(t *testing.T, minAge time.Duration) *recoverEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &recoverEnv{sim: sim, st: st, clk: clk, sha: strings.Repeat("a1", 20)}
+	e := &recoverEnv{sim: sim, st: st, clk: clk, sha: strings.Repeat("a1", 20), emitted: map[string]int{}}
 	e.trig = New(Options{Config: cfg, Store: st, GitHub: gh, Now: clk.now, RecoverMinAge: minAge})
+	// The manager's webhook intake in front of the store: the PR's
+	// pull_request deliveries are its head history.
+	hook, err := webhook.New(webhook.Options{Secret: []byte("s"), Sink: st, Events: []string{"pull_request"}, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { hook.Run(hctx); close(done) }()
+	srv := httptest.NewServer(hook)
+	t.Cleanup(func() { srv.Close(); stop(); <-done })
+	if _, err := sim.AddHook(recRepo, srv.URL, "s", []string{"pull_request"}); err != nil {
+		t.Fatal(err)
+	}
 	if e.pr, err = sim.OpenPR(recRepo, ghsim.PRSpec{Author: "contributor", HeadSHA: e.sha}); err != nil {
 		t.Fatal(err)
 	}
+	e.emitted["opened"]++
+	e.settle(t)
 	return e
 }
 
-func (e *recoverEnv) label(t *testing.T) {
+// settle waits until ghsim finished every webhook delivery it started
+// (delivered or dropped), so the store holds what it will hold.
+func (e *recoverEnv) settle(t *testing.T) {
 	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := map[string]int{}
+		for _, d := range e.sim.Deliveries() {
+			if d.Event == "pull_request" {
+				n[d.Action]++
+			}
+		}
+		done := true
+		for a, want := range e.emitted {
+			done = done && n[a] >= want
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pull_request deliveries finished: %v, want %v", n, e.emitted)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// label adds the quick trigger label as a triager; with drop, its
+// webhook is lost.
+func (e *recoverEnv) label(t *testing.T, drop bool) {
+	t.Helper()
+	e.dropNext(t, drop)
 	if err := e.sim.LabelPR(recRepo, e.pr, e.trig.cfg.Repositories[0].Triggers[0].Label, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	e.emitted["labeled"]++
+	e.settle(t)
+}
+
+// push moves the PR's head to sha; with drop, its synchronize webhook is
+// lost.
+func (e *recoverEnv) push(t *testing.T, sha string, force, drop bool) {
+	t.Helper()
+	e.dropNext(t, drop)
+	push := e.sim.PushPR
+	if force {
+		push = e.sim.ForcePushPR
+	}
+	if err := push(recRepo, e.pr, sha); err != nil {
+		t.Fatal(err)
+	}
+	e.emitted["synchronize"]++
+	e.settle(t)
+}
+
+func (e *recoverEnv) dropNext(t *testing.T, drop bool) {
+	t.Helper()
+	if !drop {
+		return
+	}
+	if err := e.sim.AddFault(ghsim.Fault{Kind: ghsim.FaultDrop, Event: "pull_request", Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,17 +175,10 @@ func (e *recoverEnv) label(t *testing.T) {
 // dispatched lists the sha inputs of the runs dispatched on GitHub.
 func (e *recoverEnv) dispatched(t *testing.T) []string {
 	t.Helper()
-	resp, err := http.Get(e.sim.URL() + "/_ghsim/repos/" + recRepo + "/runs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var runs []struct {
 		Inputs map[string]any `json:"inputs"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&runs); err != nil {
-		t.Fatal(err)
-	}
+	e.getJSON(t, "/_ghsim/repos/"+recRepo+"/runs", &runs)
 	var shas []string
 	for _, r := range runs {
 		sha, _ := r.Inputs["sha"].(string)
@@ -116,12 +187,32 @@ func (e *recoverEnv) dispatched(t *testing.T) []string {
 	return shas
 }
 
+func (e *recoverEnv) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.sim.URL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRecoverMinAgeIsAnOption: a label younger than RecoverMinAge is left
 // to its webhook; once older, the scan builds it.
 func TestRecoverMinAgeIsAnOption(t *testing.T) {
 	ctx := context.Background()
 	e := newRecoverEnv(t, 10*time.Second)
-	e.label(t)
+	e.label(t, true)
 	e.clk.add(5 * time.Second)
 	e.trig.Recover(ctx)
 	if got := e.dispatched(t); len(got) != 0 {
@@ -135,7 +226,7 @@ func TestRecoverMinAgeIsAnOption(t *testing.T) {
 
 	// The default keeps two minutes.
 	d := newRecoverEnv(t, 0)
-	d.label(t)
+	d.label(t, true)
 	d.clk.add(time.Minute + 50*time.Second)
 	d.trig.Recover(ctx)
 	if got := d.dispatched(t); len(got) != 0 {

@@ -71,6 +71,12 @@ func (t *Trigger) advance(ctx context.Context, r store.Request) error {
 		if r.Reason == "closed" {
 			return t.finish(ctx, &r, StateSkipped, "pull request is closed")
 		}
+		if strings.HasPrefix(r.Reason, reasonCommitUnknown) {
+			if err := t.comment(ctx, &r, repo, commitUnknownComment(r)); err != nil {
+				return err
+			}
+			return t.finish(ctx, &r, StateSkipped, r.Reason)
+		}
 		if same, err := t.coalesced(ctx, r); err != nil {
 			return err
 		} else if same != "" {

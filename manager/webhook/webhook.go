@@ -47,6 +47,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the intake metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Now is the clock that stamps a delivery's receipt (default
+	// time.Now): the trigger compares those times with its own clock.
+	Now func() time.Time
 }
 
 // Handler serves POST /webhook.
@@ -54,6 +57,7 @@ type Handler struct {
 	secret  []byte
 	events  map[string]bool
 	notify  func()
+	now     func() time.Time
 	log     *slog.Logger
 	batcher *batcher
 	answers *prometheus.CounterVec
@@ -74,10 +78,14 @@ func New(o Options) (*Handler, error) {
 	if o.Notify == nil {
 		o.Notify = func() {}
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	h := &Handler{
 		secret:  o.Secret,
 		events:  map[string]bool{},
 		notify:  o.Notify,
+		now:     o.Now,
 		log:     o.Logger,
 		batcher: newBatcher(o.Sink),
 	}
@@ -155,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusBadRequest, "invalid", "body is not JSON")
 		return
 	}
-	fresh, err := h.batcher.put(r.Context(), store.Delivery{ID: id, Event: event, ReceivedAt: time.Now(), Payload: body})
+	fresh, err := h.batcher.put(r.Context(), store.Delivery{ID: id, Event: event, ReceivedAt: h.now(), Payload: body})
 	if err != nil {
 		h.log.Error("storing delivery failed", "event", event, "delivery", id, "err", err)
 		answer(http.StatusServiceUnavailable, "error", "could not store the delivery; redeliver later")

@@ -1,0 +1,172 @@
+package trigger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// commentBodies returns the bodies of the PR's comments, from ghsim.
+func (e *recoverEnv) commentBodies(t *testing.T) []string {
+	t.Helper()
+	var cs []struct {
+		Body string `json:"body"`
+	}
+	e.getJSON(t, fmt.Sprintf("/repos/%s/issues/%d/comments", recRepo, e.pr), &cs)
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Body)
+	}
+	return out
+}
+
+// labels returns the names of the PR's labels, from ghsim.
+func (e *recoverEnv) labels(t *testing.T) []string {
+	t.Helper()
+	var ls []struct {
+		Name string `json:"name"`
+	}
+	e.getJSON(t, fmt.Sprintf("/repos/%s/issues/%d/labels", recRepo, e.pr), &ls)
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+func (e *recoverEnv) requests(t *testing.T) []store.Request {
+	t.Helper()
+	rs, err := e.st.ListRequests(context.Background(), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TestRecoverBuildsTheLabelledCommit: the labeled webhook is lost and the
+// author pushes afterwards (its synchronize webhook arrives). The scan
+// builds the commit the label was added on, once, however often it runs.
+func TestRecoverBuildsTheLabelledCommit(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.label(t, true)
+	e.clk.add(10 * time.Second)
+	pushed := strings.Repeat("b2", 20)
+	e.push(t, pushed, false, false)
+	e.clk.add(time.Minute)
+	for range 3 {
+		e.trig.Recover(ctx)
+		e.trig.pass(ctx)
+	}
+	if got := e.dispatched(t); len(got) != 1 || got[0] != e.sha {
+		t.Fatalf("dispatched %v, want one run at the labelled %s (not the push %s)", got, e.sha, pushed)
+	}
+	rs := e.requests(t)
+	if len(rs) != 1 || rs[0].SHA != e.sha || rs[0].DeliveryID != "recovered" || rs[0].State != StateDispatched {
+		t.Errorf("requests = %+v", rs)
+	}
+}
+
+// TestRecoverUnknownCommitBuildsNothing: the labeled and the synchronize
+// webhooks are both lost, so whether the label came before or after the
+// push cannot be told. Nothing is built; one comment asks for the label
+// again, however often the scan runs; the label is gone, so a new one is
+// a fresh event.
+func TestRecoverUnknownCommitBuildsNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.label(t, true)
+	e.clk.add(10 * time.Second)
+	e.push(t, strings.Repeat("b2", 20), false, true)
+	e.clk.add(time.Minute)
+	for range 3 {
+		e.trig.Recover(ctx)
+		e.trig.pass(ctx)
+	}
+	if got := e.dispatched(t); len(got) != 0 {
+		t.Fatalf("dispatched %v, want nothing", got)
+	}
+	bodies := e.commentBodies(t)
+	if len(bodies) != 1 || !strings.Contains(bodies[0], "add it again") || !strings.Contains(bodies[0], "@triager") {
+		t.Fatalf("comments = %q, want one asking for the label again", bodies)
+	}
+	rs := e.requests(t)
+	if len(rs) != 1 || rs[0].State != StateSkipped || !strings.HasPrefix(rs[0].Reason, reasonCommitUnknown) || rs[0].SHA != "" {
+		t.Errorf("requests = %+v; want one skipped, its reason saying the commit is unknown", rs)
+	}
+	if got := e.labels(t); len(got) != 0 {
+		t.Errorf("labels %v, want the trigger label removed", got)
+	}
+
+	// Labelled again: its webhook comes, and the current head is built.
+	e.clk.add(time.Minute)
+	e.label(t, false)
+	e.trig.pass(ctx)
+	if got := e.dispatched(t); len(got) != 1 || got[0] != strings.Repeat("b2", 20) {
+		t.Errorf("after a new label: dispatched %v, want the current head; requests %+v", got, e.requests(t))
+	}
+}
+
+// TestRecoverUnseenForcePushes: force-pushed away from the labelled commit
+// and back, both webhooks lost. The stored webhooks look consistent, but
+// GitHub's issue events record the force pushes: nothing is built.
+func TestRecoverUnseenForcePushes(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.push(t, strings.Repeat("c3", 20), true, true)
+	e.clk.add(10 * time.Second)
+	e.label(t, true)
+	e.clk.add(10 * time.Second)
+	e.push(t, e.sha, true, true)
+	e.clk.add(time.Minute)
+	e.trig.Recover(ctx)
+	if got := e.dispatched(t); len(got) != 0 {
+		t.Fatalf("dispatched %v, want nothing (the labelled commit was c3…, the head now %s)", got, short(e.sha))
+	}
+	if rs := e.requests(t); len(rs) != 1 || !strings.Contains(rs[0].Reason, "rewritten") {
+		t.Errorf("requests = %+v; want one whose reason names the rewrite", rs)
+	}
+}
+
+// TestRecoverAfterAnEarlierBuild: an earlier label on the first commit was
+// built; after a push the label is added again and that webhook is lost.
+// The earlier request (another commit) does not stop the recovery.
+func TestRecoverAfterAnEarlierBuild(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.label(t, false)
+	e.trig.pass(ctx)
+	pushed := strings.Repeat("d4", 20)
+	e.clk.add(10 * time.Second)
+	e.push(t, pushed, false, false)
+	e.clk.add(10 * time.Second)
+	e.label(t, true)
+	e.clk.add(20 * time.Second)
+	e.trig.pass(ctx)
+	e.trig.Recover(ctx)
+	if got := e.dispatched(t); len(got) != 2 || got[0] != e.sha || got[1] != pushed {
+		t.Fatalf("dispatched %v, want the first commit, then the pushed one", got)
+	}
+}
+
+// TestRecoverWithoutPush: no push after the lost label: the labelled
+// commit, the current head, is built as before.
+func TestRecoverWithoutPush(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.label(t, true)
+	e.clk.add(time.Minute)
+	e.trig.Recover(ctx)
+	if got := e.dispatched(t); len(got) != 1 || got[0] != e.sha {
+		t.Fatalf("dispatched %v, want one run at %s", got, e.sha)
+	}
+}
