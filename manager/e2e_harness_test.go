@@ -41,6 +41,8 @@ type harness struct {
 	logs syncBuffer
 	// recoverEvery is the manager's RecoverEvery (default: off).
 	recoverEvery time.Duration
+	// recoverMinAge is the manager's RecoverMinAge (default 2m).
+	recoverMinAge time.Duration
 	// waitingAfter is the manager's WaitingAfter (default 2m).
 	waitingAfter time.Duration
 	// reconcileEvery is the manager's ReconcileEvery (default 1m).
@@ -121,7 +123,7 @@ func newHarnessWith(t *testing.T, o ghsim.Options, recoverEvery time.Duration) *
 func (h *harness) start() {
 	h.t.Helper()
 	var ln = h.listener()
-	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery,
+	m, err := New(Options{Config: h.cfg, Listener: ln, RetryEvery: 100 * time.Millisecond, RecoverEvery: h.recoverEvery, RecoverMinAge: h.recoverMinAge,
 		WaitingAfter: h.waitingAfter, ReconcileEvery: h.reconcileEvery, WriteLimits: h.writeLimits, Logger: testLogger(&h.logs)})
 	if err != nil {
 		h.t.Fatal(err)

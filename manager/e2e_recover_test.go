@@ -136,3 +136,22 @@ func TestLostLabelAndPushBuildNothing(t *testing.T) {
 		t.Errorf("requests = %+v; want one skipped, saying the commit is unknown", reqs)
 	}
 }
+
+// TestLabelWhileManagerDownBuiltAfterRestart: the label is added while the
+// manager is down (its webhook finds nobody, and GitHub does not send it
+// again). The scan at start builds it; the periodic scan is too far off to
+// be the one.
+func TestLabelWhileManagerDownBuiltAfterRestart(t *testing.T) {
+	h, _ := newRecoverHarness(t)
+	h.stop()
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	h.deliveredOrDropped("labeled", 1)
+	h.recoverEvery = time.Hour
+	h.start()
+	eventually(t, "a run from the label added while the manager was down", func() bool { return len(h.runs()) == 1 })
+	if sha := h.runs()[0]["inputs"].(map[string]any)["sha"]; sha != h.sha {
+		t.Errorf("dispatched sha %v, want the labelled %s", sha, h.sha)
+	}
+}

@@ -92,6 +92,7 @@ type Manager struct {
 	ln     net.Listener
 	srv    *http.Server
 	ready  readiness
+	outage *storeOutage
 	stops  []stopFunc
 	once   sync.Once
 }
@@ -118,7 +119,7 @@ func New(o Options) (_ *Manager, err error) {
 	}
 	// m is not the named result: a failing return sets that to nil, and
 	// what was built so far must still be torn down.
-	m := &Manager{cfg: o.Config, log: o.Logger, reg: o.Registry, opts: o}
+	m := &Manager{cfg: o.Config, log: o.Logger, reg: o.Registry, opts: o, outage: newStoreOutage()}
 	defer func() {
 		if err != nil {
 			_ = m.stop()
@@ -204,6 +205,7 @@ func New(o Options) (_ *Manager, err error) {
 		Notify:     func() { m.trig.Wake(); m.fleet.Wake() },
 		Logger:     m.log.With("component", "webhook"),
 		Registerer: o.Registry,
+		OnStore:    m.storeResult,
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +251,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		"repositories", len(m.cfg.Repositories), "pools", len(m.cfg.Pools))
 	bg, cancelBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	loops := []func(context.Context){m.probe, m.maintain, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run, m.pkgs.Run}
+	loops := []func(context.Context){m.probe, m.maintain, m.watchStore, m.hook.Run, m.trig.Run, m.fleet.Run, m.report.Run, m.notify.Run, m.pkgs.Run}
 	if m.sets != nil {
 		// Its listeners delete their sessions as the background stops.
 		loops = append(loops, m.sets.Run)

@@ -90,8 +90,12 @@ func (m *Manager) readyz(w http.ResponseWriter, r *http.Request) {
 		"nomad": m.ready.nomad.state(now, grace)}
 	// A write, not a ping: a read-only file or a full disk still answers
 	// reads while every delivery gets 503.
-	if err := m.store.Writable(ctx); err != nil {
+	err := m.store.Writable(ctx)
+	if err != nil {
 		checks["store"] = "cannot write"
+	}
+	if ctx.Err() == nil {
+		m.storeResult(err)
 	}
 	code := http.StatusOK
 	for _, v := range checks {

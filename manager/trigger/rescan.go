@@ -11,13 +11,24 @@ import (
 // Call it when the store can write again after an outage: GitHub does not
 // redeliver the labeled webhooks the manager answered with a 5xx, so the
 // labels still on PRs are the only trace of those requests. (At start the
-// loop scans anyway, which covers a restart.)
+// loop does the same when the periodic scan is on, which covers a
+// restart.)
 func (t *Trigger) RecoverSoon() { t.scanSoon(true) }
 
+// scanSoon queues one scan; a scan already queued is merged with it, and
+// keeps "again" if either asked for it.
 func (t *Trigger) scanSoon(again bool) {
-	select {
-	case t.rescan <- again:
-	default:
+	for {
+		select {
+		case t.rescan <- again:
+			return
+		default:
+		}
+		select {
+		case queued := <-t.rescan:
+			again = again || queued
+		default:
+		}
 	}
 }
 

@@ -178,7 +178,8 @@ func (t *Trigger) Wake() {
 
 // Run handles stored deliveries and open requests until ctx ends: at start
 // (what a crash left), on Wake, and every RetryEvery; and looks for lost
-// label events every RecoverEvery.
+// label events at start, every RecoverEvery, and on RecoverSoon (also when
+// RecoverEvery disables the periodic scan).
 func (t *Trigger) Run(ctx context.Context) {
 	retry := time.NewTicker(t.retry)
 	defer retry.Stop()
@@ -187,7 +188,10 @@ func (t *Trigger) Run(ctx context.Context) {
 		rt := time.NewTicker(t.recov)
 		defer rt.Stop()
 		recoverC = rt.C
-		t.Recover(ctx)
+		// After a restart: the labels whose webhooks came while the
+		// manager was down, and once more when the youngest of them is
+		// old enough for the scan.
+		t.recoverAfterOutage(ctx, true)
 	}
 	for {
 		t.pass(ctx)

@@ -11,8 +11,9 @@ import (
 // one transaction, so one fsync acknowledges many deliveries. Each waiter
 // gets its own answer only after the commit.
 type batcher struct {
-	sink Sink
-	in   chan pending
+	sink    Sink
+	in      chan pending
+	onStore func(error) // see Options.OnStore; never nil
 }
 
 type pending struct {
@@ -29,8 +30,11 @@ const maxBatch = 512
 
 var errStopped = errors.New("webhook intake stopped")
 
-func newBatcher(s Sink) *batcher {
-	return &batcher{sink: s, in: make(chan pending, maxBatch)}
+func newBatcher(s Sink, onStore func(error)) *batcher {
+	if onStore == nil {
+		onStore = func(error) {}
+	}
+	return &batcher{sink: s, in: make(chan pending, maxBatch), onStore: onStore}
 }
 
 func (b *batcher) put(ctx context.Context, d store.Delivery) (bool, error) {
@@ -82,6 +86,7 @@ func (b *batcher) commit(ctx context.Context, batch []pending) {
 		ds[i] = p.d
 	}
 	fresh, err := b.sink.PutDeliveries(context.WithoutCancel(ctx), ds)
+	b.onStore(err)
 	for i, p := range batch {
 		r := result{err: err}
 		if err == nil {

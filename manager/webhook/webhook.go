@@ -50,6 +50,11 @@ type Options struct {
 	// Now is the clock that stamps a delivery's receipt (default
 	// time.Now): the trigger compares those times with its own clock.
 	Now func() time.Time
+	// OnStore, when set, is told the outcome of each batch the store was
+	// asked to keep: nil when it was kept, the store's error when the
+	// deliveries were refused (503). The manager follows store outages
+	// with it: GitHub does not redeliver what was refused.
+	OnStore func(error)
 }
 
 // Handler serves POST /webhook.
@@ -87,7 +92,7 @@ func New(o Options) (*Handler, error) {
 		notify:  o.Notify,
 		now:     o.Now,
 		log:     o.Logger,
-		batcher: newBatcher(o.Sink),
+		batcher: newBatcher(o.Sink, o.OnStore),
 	}
 	for _, e := range o.Events {
 		h.events[e] = true
