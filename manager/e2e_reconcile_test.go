@@ -135,3 +135,29 @@ exec "$GHSIM" runner
 }
 
 func touch(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+// TestDroppedJobCompletionSettledWithTheRun: every workflow_job
+// "completed" webhook is lost while the run's own completed webhook
+// arrives, and reconciliation is an hour away. The run's completion makes
+// the manager ask GitHub for the jobs the run has no final result of, so
+// each builder is reported and the request ends with its outcome (before,
+// the run's webhook ended the request and no result ever came).
+func TestDroppedJobCompletionSettledWithTheRun(t *testing.T) {
+	h, _ := newFleetHarnessWith(t, fleetSetup{reconcileEvery: time.Hour})
+	if err := h.gh.AddFault(ghsim.Fault{Kind: ghsim.FaultDrop, Event: "workflow_job", Action: "completed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gh.LabelPR(e2eRepo, h.pr, quick, "triager"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinal(len(quickBuilders()), 90*time.Second)
+	for c, s := range h.finalStatuses() {
+		if s.State != "success" {
+			t.Errorf("%s: %+v, want success", c, s)
+		}
+	}
+	eventually(t, "the request done with its outcome", func() bool {
+		reqs, _ := h.m.store.ListRequests(context.Background(), 1)
+		return len(reqs) == 1 && reqs[0].State == "done" && reqs[0].Reason == "succeeded"
+	})
+}

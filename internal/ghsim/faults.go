@@ -32,10 +32,13 @@ const (
 // the next Count matches (0: until cleared), each with probability Ratio
 // (0 means 1).
 type Fault struct {
-	Kind       string  `json:"kind"`
-	Method     string  `json:"method,omitempty"`
-	Path       string  `json:"path,omitempty"`
-	Event      string  `json:"event,omitempty"`
+	Kind   string `json:"kind"`
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Event  string `json:"event,omitempty"`
+	// Action narrows a webhook rule to deliveries of that action (e.g.
+	// drop only workflow_job "completed").
+	Action     string  `json:"action,omitempty"`
 	Count      int     `json:"count,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
 	Status     int     `json:"status,omitempty"`
@@ -109,6 +112,8 @@ func ParseFault(spec string) (Fault, error) {
 			f.Path = v
 		case "event":
 			f.Event = v
+		case "action":
+			f.Action = v
 		case "latency":
 			f.Latency = v
 		case "count":
@@ -194,8 +199,10 @@ func (fs *faults) matchService(method, path string) *Fault {
 	})
 }
 
-func (fs *faults) matchHook(event string) *Fault {
-	return fs.pick(func(f *Fault) bool { return f.isHook() && (f.Event == "" || f.Event == event) })
+func (fs *faults) matchHook(event, action string) *Fault {
+	return fs.pick(func(f *Fault) bool {
+		return f.isHook() && (f.Event == "" || f.Event == event) && (f.Action == "" || f.Action == action)
+	})
 }
 
 const secondaryDocs = "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"

@@ -117,7 +117,7 @@ func (s *Server) emitTo(hooks []*hook, rp *repo, event, action string, payload o
 
 // enqueue applies webhook faults and queues d on h. Callers hold s.mu.
 func (s *Server) enqueue(h *hook, d *delivery) {
-	f := s.faults.matchHook(d.Event)
+	f := s.faults.matchHook(d.Event, d.Action)
 	kind := ""
 	if f != nil {
 		kind = f.Kind

@@ -33,6 +33,9 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 	if e.Action != "completed" {
 		return nil
 	}
+	if err := f.settle(ctx, e.WorkflowRun.ID); err != nil {
+		return fmt.Errorf("%w: %w", errPending, err)
+	}
 	if err := f.runCompleted(ctx, e.WorkflowRun.ID); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
@@ -56,6 +59,60 @@ func (f *Fleet) HandleRun(ctx context.Context, d store.Delivery) error {
 		f.freed()
 	}
 	return nil
+}
+
+// settle makes sure every builder of a completed run has its final
+// result before the run's request ends: once it ends, reconciliation no
+// longer looks at the run, so a job whose completed event was dropped (or
+// is still on its way, reordered after the run's) would never be
+// reported. When a builder's latest attempt is not final it lists the
+// run's jobs once and applies them (see applyJobs); when all are final,
+// as when webhooks flow in order, it costs no GitHub call.
+func (f *Fleet) settle(ctx context.Context, runID int64) error {
+	req, err := f.st.RequestByRun(ctx, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not ours
+	}
+	if err != nil || req.State != trigger.StateDispatched || f.jobs == nil {
+		return err
+	}
+	rs, err := f.st.RunnersOfRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	var bs []trigger.Builder
+	_ = json.Unmarshal([]byte(req.Builders), &bs)
+	latest := map[string]store.Runner{}
+	for _, r := range rs {
+		if l, ok := latest[r.Pool]; !ok || r.Attempt >= l.Attempt {
+			latest[r.Pool] = r
+		}
+	}
+	for _, b := range bs {
+		if r, ok := latest[b.Name]; ok && isFinal(r.State) {
+			continue
+		}
+		f.log.Info("run completed before a builder's result: asking GitHub for its jobs", "request", req.ID, "run", runID, "builder", b.Name)
+		failed := 0
+		if _, _, err := f.applyJobs(ctx, req, &liveSet{nm: f.nm}, func(error) { failed++ }); err != nil {
+			return err
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d job(s) of run %d not settled", failed, runID)
+		}
+		return nil
+	}
+	return nil
+}
+
+// isFinal tells whether an attempt's job has its final result (or will
+// get none from this attempt's row again).
+func isFinal(state string) bool {
+	switch state {
+	case StateCompleted, StateLost, StateGaveUp:
+		return true
+	}
+	return false
 }
 
 // runCompleted tells the trigger that a run of ours completed: the

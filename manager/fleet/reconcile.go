@@ -166,31 +166,45 @@ func (f *Fleet) reconcile(ctx context.Context) {
 // reconcileRun brings the run's attempts in line with GitHub's jobs. It
 // reports whether it changed anything.
 func (f *Fleet) reconcileRun(ctx context.Context, req store.Request, live *liveSet) (bool, error) {
+	acted, done, err := f.applyJobs(ctx, req, live, nil)
+	if err != nil || !done {
+		return acted, err
+	}
 	owner, repo := splitRepo(req.Repo)
-	jobs, err := f.jobs.RunJobs(ctx, owner, repo, req.RunID)
-	if err != nil {
-		return false, err
-	}
-	acted, done := false, len(jobs) > 0
-	for _, j := range jobs {
-		if j.Status != "completed" {
-			done = false
-		}
-		a, err := f.reconcileJob(ctx, req, j, live)
-		if err != nil && !errors.Is(err, errPending) {
-			f.log.Warn("reconciling a job", "request", req.ID, "job", j.ID, "err", err)
-		}
-		acted = acted || a
-	}
-	if !done {
-		return acted, nil
-	}
 	run, err := f.jobs.GetRun(ctx, owner, repo, req.RunID)
 	if err != nil || run.Status != "completed" {
 		return acted, err
 	}
 	f.log.Info("run completed (found by reconciliation)", "request", req.ID, "run", req.RunID)
 	return true, f.runCompleted(ctx, req.RunID)
+}
+
+// applyJobs lists the run's jobs and applies each (reconcileJob). It
+// reports whether it changed anything and whether every job is completed;
+// failed, when set, is told of each job that could not be applied.
+func (f *Fleet) applyJobs(ctx context.Context, req store.Request, live *liveSet, failed func(error)) (acted, done bool, err error) {
+	owner, repo := splitRepo(req.Repo)
+	jobs, err := f.jobs.RunJobs(ctx, owner, repo, req.RunID)
+	if err != nil {
+		return false, false, err
+	}
+	done = len(jobs) > 0
+	for _, j := range jobs {
+		if j.Status != "completed" {
+			done = false
+		}
+		a, err := f.reconcileJob(ctx, req, j, live)
+		if err != nil {
+			if !errors.Is(err, errPending) {
+				f.log.Warn("reconciling a job", "request", req.ID, "job", j.ID, "err", err)
+			}
+			if failed != nil {
+				failed(err)
+			}
+		}
+		acted = acted || a
+	}
+	return acted, done, nil
 }
 
 // reconcileJob applies GitHub's view of one job (see reconciler).
