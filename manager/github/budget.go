@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +140,13 @@ func (b *Budget) waitLocked(now time.Time, p Priority) time.Duration {
 
 // Wait blocks until a write of ctx's priority may go, then counts it.
 func (b *Budget) Wait(ctx context.Context) error {
+	_, err := b.wait(ctx)
+	return err
+}
+
+// wait is Wait, returning the time the write was counted at (for
+// answered).
+func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 	p := priorityOf(ctx)
 	b.load(ctx)
 	for {
@@ -150,11 +158,31 @@ func (b *Budget) Wait(ctx context.Context) error {
 			snapshot := b.journalLocked()
 			b.mu.Unlock()
 			b.save(ctx, snapshot)
-			return nil
+			return now, nil
 		}
 		b.mu.Unlock()
 		if err := b.o.Sleep(ctx, d); err != nil {
-			return err
+			return time.Time{}, err
+		}
+	}
+}
+
+// answered moves a write counted at sent to the time its answer came.
+// GitHub counts a write when it arrives, somewhat after we counted it;
+// were the window to free from our send time, a busy machine or network
+// could send the next write while GitHub still counts the old one, and
+// get a 403. From the answer's time the window is never early (it is
+// late by at most one round trip). The journal keeps the send time: a
+// restart is seconds later anyway.
+func (b *Budget) answered(sent time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.o.Now()
+	for i := len(b.sent) - 1; i >= 0; i-- {
+		if b.sent[i].Equal(sent) {
+			b.sent[i] = now
+			slices.SortFunc(b.sent, func(x, y time.Time) int { return x.Compare(y) })
+			return
 		}
 	}
 }

@@ -117,3 +117,44 @@ func TestBudgetPrioritisesBuildsAndSurvivesRestart(t *testing.T) {
 		}
 	})
 }
+
+// slowWrites is a GitHub that counts each write when it arrives and
+// answers it a second later (a busy network or server).
+type slowWrites struct {
+	writeLog
+}
+
+func (s *slowWrites) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.writeLog.RoundTrip(r)
+	time.Sleep(time.Second)
+	return resp, err
+}
+
+// TestBudgetWindowStartsAtTheAnswer: GitHub counts a write when it
+// arrives, after we sent it; a window freed from our send time would let
+// the next write reach GitHub while GitHub still counts the old one (a
+// 403). With 2 writes per 10 s and answers a second late, the third write
+// arrives no sooner than 10 s after the first write's answer.
+func TestBudgetWindowStartsAtTheAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gh := &slowWrites{writeLog{at: map[string][]time.Time{}}}
+		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 2, Per: 10 * time.Second}}})
+		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := c.RemoveLabel(context.Background(), "o", "r", i, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := gh.at["DELETE"]
+		if len(at) != 3 {
+			t.Fatalf("%d writes, want 3", len(at))
+		}
+		// GitHub counted the first at at[0]; its window ends at at[0]+10s.
+		if gap := at[2].Sub(at[0]); gap < 10*time.Second+time.Second {
+			t.Errorf("third write arrived %v after the first: before the first's answer + 10 s", gap)
+		}
+	})
+}

@@ -101,8 +101,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := t.holdBack(ctx, resource, &waited); err != nil {
 			return nil, err
 		}
+		var spent time.Time
 		if t.budget != nil && budgeted(req) {
-			if err := t.budget.Wait(ctx); err != nil {
+			var err error
+			if spent, err = t.budget.wait(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -111,6 +113,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp, err := t.next.RoundTrip(r)
+		if !spent.IsZero() {
+			t.budget.answered(spent)
+		}
 		var wait time.Duration
 		var reason string
 		if err != nil {
