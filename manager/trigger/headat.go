@@ -28,6 +28,7 @@ type headPoint struct {
 	At     time.Time
 	Head   string
 	Before string // synchronize only
+	Label  string // labeled only: the label added
 }
 
 // headHistory is the PR's head as the stored webhooks tell it.
@@ -50,7 +51,10 @@ func (t *Trigger) headHistory(ctx context.Context, repo string, pr int) ([]headP
 // a gap that headAt then treats as such.
 func parseHeadPoint(d store.Delivery) (headPoint, bool) {
 	var e struct {
-		Action      string `json:"action"`
+		Action string `json:"action"`
+		Label  *struct {
+			Name string `json:"name"`
+		} `json:"label"`
 		Before      string `json:"before"`
 		After       string `json:"after"`
 		PullRequest struct {
@@ -64,6 +68,9 @@ func parseHeadPoint(d store.Delivery) (headPoint, bool) {
 		return headPoint{}, false
 	}
 	p := headPoint{At: e.PullRequest.UpdatedAt, Head: e.PullRequest.Head.SHA}
+	if e.Action == "labeled" && e.Label != nil {
+		p.Label = e.Label.Name
+	}
 	if e.Action == "synchronize" {
 		if !shaRE.MatchString(e.Before) || (e.After != "" && e.After != p.Head) {
 			return headPoint{}, false
@@ -71,6 +78,19 @@ func parseHeadPoint(d store.Delivery) (headPoint, bool) {
 		p.Before = e.Before
 	}
 	return p, true
+}
+
+// labelledHead returns the head a stored labeled webhook of this label
+// event carried (same label, same second), or "": the event's own word,
+// better than any history. The scan meets it when the webhook came but the
+// label is still on the PR (its removal keeps failing).
+func labelledHead(points []headPoint, label string, at time.Time) string {
+	for _, p := range points {
+		if p.Label == label && p.At.Equal(at) {
+			return p.Head
+		}
+	}
+	return ""
 }
 
 // headAt returns the head the PR had at the moment at (a label's time),

@@ -62,7 +62,10 @@ func (t *Trigger) recoverOne(ctx context.Context, repoName string, pr int, label
 	if err != nil {
 		return err
 	}
-	sha, unknown := headAt(at, points, ev.HeadRewrites, p.HeadSHA)
+	sha, unknown := labelledHead(points, label, at), ""
+	if sha == "" {
+		sha, unknown = headAt(at, points, ev.HeadRewrites, p.HeadSHA)
+	}
 	if sha != "" {
 		// A request for the labelled commit created after the label was
 		// added already handles it (not one for another commit: an

@@ -170,3 +170,28 @@ func TestRecoverWithoutPush(t *testing.T) {
 		t.Fatalf("dispatched %v, want one run at %s", got, e.sha)
 	}
 }
+
+// TestRecoverTakesTheStoredLabelEvent: the labeled webhook was stored but
+// not handled yet when the scan finds the label (a later push's webhook
+// was lost, so the history alone leaves the commit open). The stored
+// event names its commit: one build, of that commit, and no comment
+// asking for the label again.
+func TestRecoverTakesTheStoredLabelEvent(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, 10*time.Second)
+	e.clk.add(time.Minute)
+	e.label(t, false)
+	e.clk.add(10 * time.Second)
+	e.push(t, strings.Repeat("b2", 20), false, true)
+	e.clk.add(time.Minute)
+	e.trig.Recover(ctx)
+	e.trig.pass(ctx)
+	if got := e.dispatched(t); len(got) != 1 || got[0] != e.sha {
+		t.Fatalf("dispatched %v, want one run at the labelled %s", got, e.sha)
+	}
+	for _, b := range e.commentBodies(t) {
+		if strings.Contains(b, "add it again") {
+			t.Errorf("comment asking for the label again although the event was stored:\n%s", b)
+		}
+	}
+}
