@@ -152,6 +152,7 @@ func (s *Server) svcAuth(w http.ResponseWriter, r *http.Request) (*svcToken, boo
 		writeSvcError(w, http.StatusUnauthorized, "VssUnauthorizedException", "The access token is missing, invalid or expired.")
 		return nil, false
 	}
+	s.seen(s.st.runner[t.runnerID])
 	return t, true
 }
 

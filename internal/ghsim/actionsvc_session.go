@@ -102,6 +102,7 @@ func (s *Server) handleRunnerCreateSession(w http.ResponseWriter, r *http.Reques
 	}
 	s.svc().sessions[sess.id] = sess
 	rn.session, rn.Status = sess.id, "online"
+	s.seen(rn)
 	b.SessionID = sess.id
 	b.EncryptionKey.Encrypted, b.EncryptionKey.Value = true, base64.StdEncoding.EncodeToString(enc)
 	b.UseFipsEncryption = false
@@ -153,6 +154,11 @@ func (s *Server) handleRunnerGetMessage(w http.ResponseWriter, r *http.Request) 
 	defer s.wakeWhenDone(ctx)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sess := s.svc().sessions[r.URL.Query().Get("sessionId")]; sess != nil {
+		if rn := s.st.runner[sess.runnerID]; rn != nil {
+			defer s.polling(rn)()
+		}
+	}
 	for {
 		sess, rn, ok := s.session(w, r, r.URL.Query().Get("sessionId"))
 		if !ok {

@@ -71,6 +71,11 @@ type Options struct {
 	MinRunnerVersion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RunnerLostAfter is how long a runner that took a JIT config may stay
+	// silent (no call, no long poll open) before it shows offline and the
+	// job it runs fails with "lost communication with the server", as on
+	// GitHub (default 10m).
+	RunnerLostAfter time.Duration
 }
 
 // Server is one simulated GitHub. All state lives in memory.
@@ -113,6 +118,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.RunnerLostAfter <= 0 {
+		opts.RunnerLostAfter = defaultRunnerLostAfter
 	}
 	s := &Server{
 		opts:   opts,
@@ -164,6 +172,8 @@ func (s *Server) Start(addr string) (string, error) {
 	base := s.base
 	s.mu.Unlock()
 	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.hooksWG.Add(1)
+	go func() { defer s.hooksWG.Done(); s.watchSilence() }()
 	go func() {
 		if err := s.httpSrv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serving", "err", err)

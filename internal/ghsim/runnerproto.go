@@ -67,6 +67,7 @@ func (s *Server) handleRunnerRedeem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, deprecatedMessage(b.Version))
 	default:
 		rn.session, rn.Status = randomHex(16), "online"
+		s.seen(rn)
 		writeJSON(w, http.StatusOK, obj{"session": rn.session, "name": rn.Name, "labels": rn.Labels})
 	}
 }
@@ -82,6 +83,7 @@ func (s *Server) sessionRunner(w http.ResponseWriter, b runnerReq) (*runner, boo
 		writeError(w, http.StatusUnauthorized, "bad runner session")
 		return nil, false
 	}
+	s.seen(rn)
 	return rn, true
 }
 
@@ -99,6 +101,9 @@ func (s *Server) handleRunnerAcquire(w http.ResponseWriter, r *http.Request) {
 	defer s.wakeWhenDone(ctx)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rn := s.st.runner[b.RunnerID]; rn != nil {
+		defer s.polling(rn)()
+	}
 	for {
 		rn, ok := s.sessionRunner(w, b)
 		if !ok {

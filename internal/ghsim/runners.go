@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type runner struct {
@@ -17,6 +18,8 @@ type runner struct {
 	Busy       bool
 	JobID      int64
 	session    string // the listening session (message session, or the stand-in's)
+	lastSeen   time.Time
+	polls      int // long polls open (see silence.go)
 }
 
 func (s *Server) runnerJSON(rn *runner) obj {

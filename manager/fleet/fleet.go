@@ -225,6 +225,10 @@ type Fleet struct {
 	reconcileEvery time.Duration
 	takeWithin     time.Duration
 	pools          PoolKeeper
+	// killAsked is when a failed job's runner was first asked about, while
+	// its task has not ended (see killed).
+	killMu    sync.Mutex
+	killAsked map[int64]time.Time
 	// slotFreed makes the next pass try the held jobs again: a full pool
 	// is not retried on every webhook, only when a slot frees (or on the
 	// tick), so a backlog costs no hot loop.

@@ -38,6 +38,12 @@ func (f *Fleet) watchFrom(ctx context.Context) uint64 {
 //
 // A child with no attempt of ours that is still active is stopped.
 func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
+	if u.Reconnected {
+		// Nomad may have restarted without its state: register the pool
+		// jobs it lost now, not when a runner needs one.
+		f.keepPools(ctx)
+		return
+	}
 	defer f.saveIndex(ctx, u.Index)
 	if f.pool(u.Pool) == nil {
 		// A pool this manager does not serve (another manager's, or an
@@ -78,10 +84,15 @@ func (f *Fleet) follow(ctx context.Context, u nomad.Update) {
 			}
 		}
 	case nomad.StateComplete:
-		if r.State == StateRunning {
+		switch r.State {
+		case StateRunning:
 			// Normally the job's completed webhook is on its way; if it
 			// never comes, reconciliation finds out (see gone).
 			f.checkSoon(r.RunID, f.now().Add(lostGrace))
+		case StateDispatched:
+			// Exited without taking its job (stopped while it waited), or
+			// took it and its in_progress is late: GitHub tells which.
+			f.checkSoon(r.RunID, f.now())
 		}
 	case nomad.StateFailed, nomad.StateLost, nomad.StateStopped:
 		if r.State == StateRunning {

@@ -291,8 +291,25 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	f.unhold(j.ID)
 	if r.State == StateLost && conclusion != "success" {
 		// GitHub gave up on a runner we already reported lost: the result
-		// stays the fleet's error, not the PR's failure.
+		// stays the fleet's error, not the PR's failure. Its registration
+		// is idle now and can go at once, not at the next orphan sweep.
+		if r.RunnerID != 0 {
+			owner, repo := splitRepo(r.Repo)
+			if err := f.gh.DeleteRunner(ctx, owner, repo, r.RunnerID); err != nil && !errors.Is(err, github.ErrNotFound) {
+				f.log.Warn("deleting a lost runner's registration", "runner", r.RunnerName, "err", err)
+			}
+		}
 		return f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{Conclusion: &conclusion})
+	}
+	if conclusion == "failure" && (r.State == StateRunning || r.State == StateDispatched) && r.TakenBy == "" && r.NomadJobID != "" {
+		// A runner its host killed mid-job reports the job failed as it
+		// goes: the fleet's error, not the PR's failure. (Dispatched: its
+		// in_progress was not handled yet.)
+		if why, err := f.killed(ctx, r); err != nil {
+			return err
+		} else if why != "" {
+			return f.lost(ctx, req, r, why)
+		}
 	}
 	st, desc := statusOf(conclusion)
 	if r.State == StateCompleted && r.Reported == st {

@@ -26,13 +26,23 @@ var _ PoolKeeper = (*nomad.Client)(nil)
 func kvPoolSpec(pool string) string { return "fleet.pool_job." + pool }
 
 // keepPools reads each pool's job from Nomad and keeps it in the store.
-// A pool Nomad does not know (yet) keeps what was kept before.
+// A pool job Nomad no longer knows is registered again from what was
+// kept (Nomad lost its state); one never kept is left to the operator.
 func (f *Fleet) keepPools(ctx context.Context) {
 	if f.pools == nil {
 		return
 	}
 	for _, p := range f.cfg.Pools {
 		spec, err := f.pools.PoolSpec(ctx, p)
+		if errors.Is(err, nomad.ErrNotFound) {
+			if kept, kerr := f.st.GetKV(ctx, kvPoolSpec(p.Name)); kerr == nil && kept != "" {
+				f.log.Warn("nomad lost a pool job: registering it again", "pool", p.Name)
+				if rerr := f.pools.RestorePool(ctx, []byte(kept)); rerr != nil {
+					f.log.Warn("registering a pool job again", "pool", p.Name, "err", rerr)
+				}
+			}
+			continue
+		}
 		if err != nil {
 			f.log.Debug("reading a pool job to keep", "pool", p.Name, "err", err)
 			continue

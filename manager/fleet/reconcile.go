@@ -31,6 +31,8 @@ var _ JobLister = (*github.Client)(nil)
 //	queued        none / failed                start a runner (as the queued event would)
 //	queued        dispatched, runner running   longer than TakeWithin: replace it
 //	              for TakeWithin
+//	queued        dispatched, child exited     replace it (see notWaiting)
+//	              or gone from Nomad
 //	in_progress   starting / dispatched        record running, report pending
 //	in_progress   running, child gone          lost: the fleet's error
 //	completed     not completed                record and report the conclusion
@@ -232,6 +234,10 @@ func (f *Fleet) reconcileJob(ctx context.Context, req store.Request, j github.Jo
 			f.now().Sub(last.UpdatedAt) > f.takeWithin:
 			why := fmt.Sprintf("its runner did not take the job within %s", f.takeWithin)
 			return true, f.replace(ctx, last, why)
+		case last.State == StateDispatched:
+			if why := f.notWaiting(ctx, last, live); why != "" {
+				return true, f.replace(ctx, last, why)
+			}
 		}
 	case "in_progress":
 		if !found {

@@ -36,7 +36,8 @@ func (c *Client) PoolSpec(ctx context.Context, pool config.Pool) ([]byte, error)
 }
 
 // RestorePool registers a pool job kept by PoolSpec again, with its
-// variable policy (skipped when the token may not write ACL policies:
+// namespace and node pool when missing (and the token may create them)
+// and its variable policy (skipped when the token may not write ACL policies:
 // then the operator's `buildfleet nomad apply` must restore it). It needs
 // submit-job, which the manager has for stopping runners.
 func (c *Client) RestorePool(ctx context.Context, spec []byte) error {
@@ -46,6 +47,15 @@ func (c *Client) RestorePool(ctx context.Context, spec []byte) error {
 	}
 	if j.ID == nil || !j.IsParameterized() {
 		return fmt.Errorf("decoding a kept pool job: no ID or not parameterized")
+	}
+	// A Nomad that lost its state lost the node pools the operator made
+	// too (a client re-creates its own only when it registers again).
+	var pools []string
+	if j.NodePool != nil {
+		pools = append(pools, *j.NodePool)
+	}
+	if _, err := c.EnsurePrerequisites(ctx, c.ns, pools); err != nil && !IsMissing(err) {
+		return err
 	}
 	w := (&api.WriteOptions{Namespace: c.ns}).WithContext(ctx)
 	if _, _, err := c.api.Jobs().Register(&j, w); err != nil {

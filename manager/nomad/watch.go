@@ -65,6 +65,10 @@ type Update struct {
 	// Index is the Nomad Raft index the state was seen at; pass the highest
 	// one handled to Watch after a restart.
 	Index uint64
+	// Reconnected marks the update sent, with no runner, after the watch
+	// reconnected and resynced: Nomad may have restarted, and lost its
+	// state (the pool jobs too), meanwhile.
+	Reconnected bool
 }
 
 // Watch follows buildfleet's runners (children of jobs with the
@@ -99,6 +103,8 @@ type watcher struct {
 	runners map[string]*tracked
 	// notOurs remembers dispatched jobs that are not buildfleet's.
 	notOurs map[string]bool
+	// synced counts the resyncs done (see Update.Reconnected).
+	synced int
 }
 
 // run is the watcher's one goroutine: resync → stream → (error) backoff →
@@ -186,6 +192,12 @@ func (w *watcher) resync(ctx context.Context) (uint64, error) {
 	for id, t := range w.runners {
 		if !seen[id] {
 			w.emit(ctx, t, StateStopped, "purged", start)
+		}
+	}
+	if w.synced++; w.synced > 1 {
+		select {
+		case w.out <- Update{Reconnected: true}:
+		case <-ctx.Done():
 		}
 	}
 	return start, nil

@@ -1,0 +1,82 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// killTeller is fakeNomad that answers RunnerKilled.
+type killTeller struct {
+	*fakeNomad
+	why     string
+	running bool
+	err     error
+	asked   int
+}
+
+func (k *killTeller) RunnerKilled(context.Context, string) (string, bool, error) {
+	k.asked++
+	return k.why, k.running, k.err
+}
+
+// A runner its host killed mid-job reports the job failed as it goes
+// (GitHub's runner does so on a shutdown signal): the fleet asks Nomad how
+// the runner ended and reports its own error, not the PR's failure. A
+// failure while Nomad cannot say, or while the task still runs, waits;
+// a runner that exited by itself leaves the build's failure as it is.
+func TestKilledRunnersFailureIsTheFleetsError(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		kt      killTeller
+		pending bool
+		want    string
+	}{
+		{name: "killed", kt: killTeller{why: "task runner was killed by its host: Sent interrupt"},
+			want: "buildfleet/linux-quick error the runner was lost: task runner was killed by its host: Sent interrupt"},
+		{name: "nomad lost it", kt: killTeller{why: "its Nomad job is gone (Nomad lost it)"},
+			want: "buildfleet/linux-quick error the runner was lost: its Nomad job is gone (Nomad lost it)"},
+		{name: "exited by itself", kt: killTeller{}, want: "buildfleet/linux-quick failure build failure"},
+		{name: "still running", kt: killTeller{running: true}, pending: true},
+		{name: "nomad down", kt: killTeller{err: errors.New("connection refused")}, pending: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, st, gh, nm := newTestFleet(t, 1)
+			kt := tc.kt
+			kt.fakeNomad = nm
+			f.nm = &kt
+			ourRequest(t, st, "dispatched", 7)
+			ctx := context.Background()
+			for _, d := range []store.Delivery{
+				delivery("d1", "queued", 100, 7, ""),
+				delivery("d2", "in_progress", 100, 7, `,"runner_name":"bf-linux-quick-100-1"`),
+			} {
+				if err := f.HandleJob(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := f.HandleJob(ctx, delivery("d3", "completed", 100, 7, `,"conclusion":"failure"`))
+			if tc.pending {
+				if !errors.Is(err, errPending) || len(gh.statuses) != 1 {
+					t.Fatalf("err %v, statuses %q: want the result to wait", err, gh.statuses)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := gh.statuses[len(gh.statuses)-1]; got != tc.want || kt.asked != 1 {
+				t.Errorf("result %q after %d questions, want %q", got, kt.asked, tc.want)
+			}
+			if n, _ := st.ActiveRunners(ctx, "linux-quick", activeStates...); n != 0 {
+				t.Errorf("%d active attempts, want the slot free", n)
+			}
+			// A success is never questioned.
+			if err := f.HandleJob(ctx, delivery("d4", "completed", 101, 7, `,"conclusion":"success"`)); err != nil || kt.asked != 1 {
+				t.Errorf("a success asked Nomad (%d, %v)", kt.asked, err)
+			}
+		})
+	}
+}
