@@ -32,6 +32,8 @@ type fleetSetup struct {
 	reconcileEvery time.Duration
 	// recoverEvery is the manager's RecoverEvery (default: off).
 	recoverEvery time.Duration
+	// recoverMinAge is the manager's RecoverMinAge (default 2m).
+	recoverMinAge time.Duration
 	// writeLimits are the manager's WriteLimits (default GitHub's).
 	writeLimits []github.Limit
 	// configure, when set, changes the manager's config before it starts.
@@ -63,7 +65,7 @@ func newFleetHarnessWith(t testing.TB, s fleetSetup) (*harness, *nomadtest.Agent
 	s.ghsim.RunnerCommand = bin
 	gh, pr, sha := startGHSimWith(t, s.ghsim)
 	h := &harness{t: t, gh: gh, pr: pr, sha: sha, cfg: e2eConfig(t, gh.URL()), recoverEvery: -1, waitingAfter: s.waitingAfter,
-		reconcileEvery: s.reconcileEvery, writeLimits: s.writeLimits}
+		reconcileEvery: s.reconcileEvery, writeLimits: s.writeLimits, recoverMinAge: s.recoverMinAge}
 	if s.recoverEvery != 0 {
 		h.recoverEvery = s.recoverEvery
 	}

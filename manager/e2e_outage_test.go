@@ -2,16 +2,14 @@ package manager
 
 import (
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/buildfleet/buildfleet/internal/ghsim"
+	"github.com/buildfleet/buildfleet/internal/testenv"
 )
 
 // TestLabelRefusedDuringStoreOutageIsBuilt: the store's disk is full when
@@ -22,18 +20,7 @@ import (
 // scan's minimum age when the outage ends, so the scan that finds it is
 // the one the manager runs again once the label is old enough.
 func TestLabelRefusedDuringStoreOutageIsBuilt(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := testenv.SmallDisk(t, "4m")
 
 	clk := newGHClock()
 	clk.add(10*time.Minute - 10*time.Second) // GitHub's clock 10 s behind
@@ -55,7 +42,9 @@ func TestLabelRefusedDuringStoreOutageIsBuilt(t *testing.T) {
 	clk.add(5 * time.Second)
 
 	filler := filepath.Join(dir, "filler")
-	fillDisk(t, filler)
+	if err := testenv.FillDisk(filler); err != nil {
+		t.Fatal(err)
+	}
 	if err := gh.LabelPR(e2eRepo, pr, quick, "triager"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,24 +79,5 @@ func TestLabelRefusedDuringStoreOutageIsBuilt(t *testing.T) {
 	reqs, _ := h.m.store.ListRequests(context.Background(), 10)
 	if len(reqs) != 1 || reqs[0].DeliveryID != "recovered" {
 		t.Errorf("requests = %+v; want one recovered", reqs)
-	}
-}
-
-// fillDisk writes a file until its file system is full.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
 	}
 }

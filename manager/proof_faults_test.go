@@ -2,10 +2,17 @@ package manager
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
+	"github.com/buildfleet/buildfleet/internal/testenv"
 )
 
 // The reliability suite's infrastructure faults: the Nomad agent restarts
@@ -14,13 +21,14 @@ import (
 func init() {
 	proofScenarios = append(proofScenarios,
 		proofScenario{name: "nomad", setup: nomadSetup, during: restartNomadMidBurst},
+		proofScenario{name: "disk", setup: disk.setup, before: disk.fill, during: disk.outages},
 	)
 }
 
 // nomadSetup makes jobs last long enough for the restart to catch runners
 // mid-job, and ghsim give up on a silent runner within the drain (GitHub
 // fails a job whose runner stopped talking; its default here is minutes).
-func nomadSetup(s *fleetSetup) {
+func nomadSetup(_ *testing.T, s *fleetSetup) {
 	s.ghsim.JobDuration = 5 * time.Second
 	s.ghsim.RunnerLostAfter = 10 * time.Second
 }
@@ -83,4 +91,151 @@ func waitUntil(within time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// disk is the "disk" scenario: the store lives on a small tmpfs that fills
+// twice while the burst drains. GitHub does not redeliver a webhook answered
+// with a 5xx, so what the outages refuse must be found again by the manager
+// itself: the labels by the label scan that follows the outage, the
+// workflow_job events by job reconciliation.
+var disk = &diskOutage{}
+
+type diskOutage struct {
+	dir string
+	// clk is GitHub's clock, a little behind the manager's, so that the
+	// harness can space a push and the labels in GitHub's time.
+	clk *ghClock
+}
+
+func (d *diskOutage) filler() string { return filepath.Join(d.dir, "filler") }
+
+func (d *diskOutage) setup(t *testing.T, s *fleetSetup) {
+	d.dir = testenv.SmallDisk(t, "64m")
+	prev := s.configure
+	s.configure = func(c *config.Config) {
+		if prev != nil {
+			prev(c)
+		}
+		c.Store.Path = filepath.Join(d.dir, "buildfleet.db")
+	}
+	// Labels refused during the outage are seconds old when it ends.
+	s.recoverMinAge = 2 * time.Second
+	// Jobs run long enough for the second outage to catch them running.
+	s.ghsim.JobDuration = 4 * time.Second
+	d.clk = newGHClock()
+	d.clk.add(10*time.Minute - 5*time.Second)
+	s.ghsim.Now = d.clk.now
+}
+
+// fill fills the disk before the labels come: every labeled webhook gets
+// a 503. The manager has seen every PR before (the label scan builds the
+// head it saw when the label was added): the PRs opened after the hook
+// was added were delivered, and the harness's first PR, opened before,
+// shows its head by a push of the same commit.
+func (d *diskOutage) fill(t *testing.T, h *harness, _ *nomadtest.Agent) {
+	if err := h.gh.PushPR(e2eRepo, h.pr, h.sha); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(60*time.Second, func() bool {
+		kept := map[string]int{}
+		for _, dl := range h.gh.Deliveries() {
+			if dl.Event == "pull_request" && dl.StatusCode/100 == 2 {
+				kept[dl.Action]++
+			}
+		}
+		return kept["synchronize"] == 1 && kept["opened"] == labelCandidates(t, h)-1
+	}) {
+		t.Fatal("the PRs' webhooks were not delivered before the outage")
+	}
+	// The push came well before the labels (the scan refuses a label
+	// within seconds of a push: it could not tell which commit it saw).
+	d.clk.add(3 * time.Second)
+	if err := testenv.FillDisk(d.filler()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outages holds the first outage until every label was refused and frees
+// the disk; then fills it again once a runner runs its job, until a
+// completed webhook was refused, and frees it again.
+func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
+	n := labelledPRs(t, h)
+	refused := func(event, action string) int {
+		c := 0
+		for _, dl := range h.gh.Deliveries() {
+			if dl.Event == event && dl.Action == action && dl.StatusCode == http.StatusServiceUnavailable {
+				c++
+			}
+		}
+		return c
+	}
+	if !waitUntil(60*time.Second, func() bool { return refused("pull_request", "labeled") >= n }) {
+		t.Errorf("%d of %d labeled webhooks refused with the disk full", refused("pull_request", "labeled"), n)
+	}
+	time.Sleep(2 * time.Second) // the outage lasts a little longer
+	if err := os.Remove(d.filler()); err != nil {
+		t.Errorf("freeing the disk: %v", err)
+		return
+	}
+	t.Logf("disk freed: %d labeled webhooks were refused", refused("pull_request", "labeled"))
+
+	if !waitUntil(120*time.Second, func() bool {
+		rs, _ := h.m.store.RunnersInState(context.Background(), "running")
+		return len(rs) > 0
+	}) {
+		t.Errorf("no runner ran a job within 2 minutes of the first outage")
+		return
+	}
+	if err := testenv.FillDisk(d.filler()); err != nil {
+		t.Errorf("filling the disk again: %v", err)
+		return
+	}
+	if !waitUntil(60*time.Second, func() bool { return refused("workflow_job", "completed") > 0 }) {
+		t.Errorf("no completed webhook refused while the disk was full")
+	}
+	time.Sleep(2 * time.Second)
+	if err := os.Remove(d.filler()); err != nil {
+		t.Errorf("freeing the disk: %v", err)
+		return
+	}
+	t.Logf("disk freed again: %d workflow_job webhooks were refused", refused("workflow_job", "queued")+
+		refused("workflow_job", "in_progress")+refused("workflow_job", "completed"))
+	// Every request came from the label scan: no label webhook was kept.
+	if !waitUntil(120*time.Second, func() bool {
+		rs, _ := h.m.store.ListRequests(context.Background(), n+10)
+		return len(rs) >= n
+	}) {
+		t.Errorf("labels refused during the outage were not all found again")
+	}
+}
+
+// labelledPRs counts the open PRs carrying the trigger label, as the label
+// scan finds them (GitHub's issue search).
+func labelledPRs(t *testing.T, h *harness) int {
+	return searchCount(t, h, "repo:"+e2eRepo+" is:pr is:open label:\""+quick+"\"")
+}
+
+// labelCandidates counts the open PRs.
+func labelCandidates(t *testing.T, h *harness) int {
+	return searchCount(t, h, "repo:"+e2eRepo+" is:pr is:open")
+}
+
+// searchCount is the total_count of GitHub's issue search for q.
+func searchCount(t *testing.T, h *harness, q string) int {
+	q = url.QueryEscape(q)
+	req, _ := http.NewRequest("GET", h.gh.URL()+"/search/issues?per_page=1&q="+q, nil)
+	req.Header.Set("Authorization", "Bearer test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("searching %s: %v", q, err)
+		return 0
+	}
+	defer resp.Body.Close()
+	var v struct {
+		TotalCount int `json:"total_count"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.TotalCount == 0 {
+		t.Errorf("searching %s: %d found (%v)", q, v.TotalCount, err)
+	}
+	return v.TotalCount
 }

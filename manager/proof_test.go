@@ -28,7 +28,9 @@ type proofScenario struct {
 	name   string
 	faults []ghsim.Fault
 	// setup, when set, changes the harness before the manager starts.
-	setup func(*fleetSetup)
+	setup func(t *testing.T, s *fleetSetup)
+	// before, when set, runs just before the PRs are labelled.
+	before func(t *testing.T, h *harness, ag *nomadtest.Agent)
 	// during, when set, runs once the PRs are labelled, alongside the
 	// drain; the drain counts as done only after it returned.
 	during func(t *testing.T, h *harness, ag *nomadtest.Agent)
@@ -83,7 +85,7 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 		reconcileEvery: 300 * time.Millisecond,
 		configure:      func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 4, 4 }}
 	if sc.setup != nil {
-		sc.setup(&setup)
+		sc.setup(t, &setup)
 	}
 	h, ag := newFleetHarnessWith(t, setup)
 	type pr struct {
@@ -103,6 +105,9 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 		if err := h.gh.AddFault(f); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if sc.before != nil {
+		sc.before(t, h, ag)
 	}
 	start := time.Now()
 	for _, p := range prs {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -78,5 +79,60 @@ func TestKilledRunnersFailureIsTheFleetsError(t *testing.T) {
 				t.Errorf("a success asked Nomad (%d, %v)", kt.asked, err)
 			}
 		})
+	}
+}
+
+// jobLister answers a run's jobs and the run, as GitHub lists them.
+type jobLister struct {
+	jobs []github.Job
+	run  github.Run
+}
+
+func (l *jobLister) RunJobs(context.Context, string, string, int64) ([]github.Job, error) {
+	return l.jobs, nil
+}
+
+func (l *jobLister) GetRun(context.Context, string, string, int64) (github.Run, error) {
+	return l.run, nil
+}
+
+// Reconciliation ends a completed run's request only once every job's
+// result is applied: a job it could not apply yet (here: Nomad cannot say
+// how its runner ended) keeps the run in flight, or nothing would look at
+// that job again.
+func TestReconcileKeepsARunWithAJobNotAppliedInFlight(t *testing.T) {
+	f, st, gh, nm := newTestFleet(t, 1)
+	kt := &killTeller{fakeNomad: nm, err: errors.New("connection refused")}
+	f.nm = kt
+	f.jobs = &jobLister{
+		jobs: []github.Job{{ID: 100, RunID: 7, Name: "b", Labels: []string{bindingLabel}, Status: "completed", Conclusion: "failure"}},
+		run:  github.Run{ID: 7, Status: "completed", Conclusion: "failure"},
+	}
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	for _, d := range []store.Delivery{
+		delivery("d1", "queued", 100, 7, ""),
+		delivery("d2", "in_progress", 100, 7, `,"runner_name":"bf-linux-quick-100-1"`),
+	} {
+		if err := f.HandleJob(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, _ := st.Request(ctx, "r1")
+	if _, err := f.reconcileRun(ctx, req, &liveSet{nm: kt}); err != nil {
+		t.Fatal(err)
+	}
+	if req, _ = st.Request(ctx, "r1"); req.State != "dispatched" {
+		t.Fatalf("request %s with its job's result not applied, want still dispatched", req.State)
+	}
+	kt.err = nil
+	if _, err := f.reconcileRun(ctx, req, &liveSet{nm: kt}); err != nil {
+		t.Fatal(err)
+	}
+	if req, _ = st.Request(ctx, "r1"); req.State != "done" {
+		t.Errorf("request %s once its job is applied, want done", req.State)
+	}
+	if got := gh.statuses[len(gh.statuses)-1]; got != "buildfleet/linux-quick failure build failure" {
+		t.Errorf("result %q, want the build's failure", got)
 	}
 }

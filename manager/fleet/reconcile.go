@@ -168,8 +168,11 @@ func (f *Fleet) reconcile(ctx context.Context) {
 // reconcileRun brings the run's attempts in line with GitHub's jobs. It
 // reports whether it changed anything.
 func (f *Fleet) reconcileRun(ctx context.Context, req store.Request, live *liveSet) (bool, error) {
-	acted, done, err := f.applyJobs(ctx, req, live, nil)
-	if err != nil || !done {
+	// A job not applied (the store refused a write, say) keeps the run in
+	// flight: once its request ends, nothing looks at the job again.
+	failed := 0
+	acted, done, err := f.applyJobs(ctx, req, live, func(error) { failed++ })
+	if err != nil || !done || failed > 0 {
 		return acted, err
 	}
 	owner, repo := splitRepo(req.Repo)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/buildfleet/buildfleet/internal/testenv"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -17,14 +17,7 @@ import (
 // (GitHub may redeliver); once space is freed, the very next delivery is
 // stored and answered 202, without reopening anything.
 func TestFullDiskThen202WithoutRestart(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := testenv.SmallDisk(t, "2m")
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(dir, "bf.db"))
 	if err != nil {

@@ -2,59 +2,19 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
+	"github.com/buildfleet/buildfleet/internal/testenv"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
-
-// smallDisk mounts a tmpfs of size bytes for the test (root only) and
-// unmounts it at cleanup.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fill writes a file until the disk is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-}
 
 // A full disk makes the intake answer 503 (GitHub redelivers later), and
 // once room is freed the next delivery is stored without a restart.
 func TestFullDiskThenFreed(t *testing.T) {
-	dir := smallDisk(t, "4m")
+	dir := testenv.SmallDisk(t, "4m")
 	st, err := store.Open(context.Background(), filepath.Join(dir, "bf.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +37,9 @@ func TestFullDiskThenFreed(t *testing.T) {
 		t.Fatalf("before the disk filled: %d, want 202", c)
 	}
 	filler := filepath.Join(dir, "filler")
-	fill(t, filler)
+	if err := testenv.FillDisk(filler); err != nil {
+		t.Fatal(err)
+	}
 	full := 0
 	for i := 1; i <= 50; i++ {
 		if c := deliver(i); c == 503 {
