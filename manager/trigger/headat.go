@@ -139,7 +139,8 @@ func headAt(at time.Time, points []headPoint, rewrites []time.Time, current stri
 	// whichever order continues the chain (webhooks may come reordered).
 	// A gap before the last point before the label does not matter: that
 	// point shows the head anew. At that point's second the chain may
-	// start anew once, at the second's first point.
+	// start anew once, at the second's first point; but not near the
+	// label, where the missing change may have come after it.
 	var head, labelled string
 	for i := 0; i < len(pts); {
 		j := i
@@ -148,7 +149,7 @@ func headAt(at time.Time, points []headPoint, rewrites []time.Time, current stri
 		}
 		next, ok := chainGroup(head, pts[i:j])
 		if !ok {
-			if pts[i].At.After(from) {
+			if pts[i].At.After(from) || near(pts[i].At, at) {
 				return "", fmt.Sprintf("the recorded webhooks miss a change of the head at or before %s (they led to %s)",
 					pts[i].At.UTC().Format(time.RFC3339), short(head))
 			}

@@ -35,6 +35,8 @@ func TestHeadAt(t *testing.T) {
 		{name: "push before the label, lost", points: []headPoint{opened, obs(time.Minute, B)}, current: B, why: "miss a change"},
 		{name: "push lost, a later push recorded", points: []headPoint{opened, push(time.Minute, B, C)}, current: C, why: "miss a change"},
 		{name: "gap long before the last point before the label", points: []headPoint{obs(-20*time.Minute, C), opened, push(time.Minute, A, B)}, current: B, want: A},
+		{name: "unrecorded change just before a point in the label's second", points: []headPoint{opened, obs(0, B)}, current: B, why: "miss a change"},
+		{name: "unrecorded change long before a point in the label's second", points: []headPoint{opened, obs(-time.Minute, B), obs(0, B)}, current: B, want: B},
 		{name: "push 1s after the label", points: []headPoint{opened, push(time.Second, A, B)}, current: B, why: "within"},
 		{name: "push 2s before the label", points: []headPoint{opened, push(-2*time.Second, A, B)}, current: B, why: "within"},
 		{name: "push 3s after the label", points: []headPoint{opened, push(3*time.Second, A, B)}, current: B, want: A},
