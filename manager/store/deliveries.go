@@ -21,7 +21,7 @@ type Delivery struct {
 // nothing, when a delivery with the same ID is already stored: GitHub's
 // redeliveries keep their ID, so this is the dedupe point.
 func (s *Store) PutDelivery(ctx context.Context, d Delivery) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO deliveries (id, event, received_at, payload) VALUES (?, ?, ?, ?)
 		 ON CONFLICT(id) DO NOTHING`,
 		d.ID, d.Event, d.ReceivedAt.UnixNano(), d.Payload)
@@ -93,7 +93,7 @@ func (s *Store) MarkProcessed(ctx context.Context, id string, at time.Time, proc
 	if procErr != nil {
 		msg = sql.NullString{String: procErr.Error(), Valid: true}
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`UPDATE deliveries SET processed_at = ?, error = ? WHERE id = ?`, at.UnixNano(), msg, id)
 	if err != nil {
 		return fmt.Errorf("marking delivery %s: %w", id, err)

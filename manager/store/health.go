@@ -19,7 +19,7 @@ type HostFailure struct {
 
 // AddHostFailure records one failure.
 func (s *Store) AddHostFailure(ctx context.Context, f HostFailure) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO host_failures (host, runner_name, kind, detail, at) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := s.exec(ctx, `INSERT INTO host_failures (host, runner_name, kind, detail, at) VALUES (?, ?, ?, ?, ?)`,
 		f.Host, f.RunnerName, f.Kind, f.Detail, f.At.UnixNano()); err != nil {
 		return fmt.Errorf("recording a failure of host %s: %w", f.Host, err)
 	}
@@ -80,7 +80,7 @@ func scanNotice(sc interface{ Scan(...any) error }) (Notice, error) {
 
 // AddNotice stores a notice to send (state pending).
 func (s *Store) AddNotice(ctx context.Context, n Notice) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO notices (host, kind, channel, recipient, owner, contact, subject, body, state, created_at)
+	if _, err := s.exec(ctx, `INSERT INTO notices (host, kind, channel, recipient, owner, contact, subject, body, state, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n.Host, n.Kind, n.Channel, n.Recipient, n.Owner, n.Contact, n.Subject, n.Body, NoticePending,
 		n.CreatedAt.UnixNano()); err != nil {
 		return fmt.Errorf("storing a notice for host %s: %w", n.Host, err)
@@ -104,7 +104,7 @@ func (s *Store) NoticeTried(ctx context.Context, id int64, at time.Time, errText
 	case final:
 		state = NoticeFailed
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE notices SET state = ?, tries = tries + 1, error = ?, sent_at = ? WHERE id = ?`,
+	if _, err := s.exec(ctx, `UPDATE notices SET state = ?, tries = tries + 1, error = ?, sent_at = ? WHERE id = ?`,
 		state, errText, sent, id); err != nil {
 		return fmt.Errorf("recording notice %d: %w", id, err)
 	}
@@ -119,7 +119,7 @@ func (s *Store) HostNotices(ctx context.Context, host string, limit int) ([]Noti
 
 // DeleteKV removes a small piece of state.
 func (s *Store) DeleteKV(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM kv WHERE key = ?`, key); err != nil {
 		return fmt.Errorf("deleting %s: %w", key, err)
 	}
 	return nil

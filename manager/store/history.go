@@ -55,7 +55,7 @@ func (s *Store) MarkRunner(ctx context.Context, jobID int64, attempt int, m Runn
 		return nil
 	}
 	args = append(args, jobID, attempt)
-	if _, err := s.db.ExecContext(ctx, `UPDATE runners SET `+strings.Join(sets, ", ")+
+	if _, err := s.exec(ctx, `UPDATE runners SET `+strings.Join(sets, ", ")+
 		` WHERE github_job_id = ? AND attempt = ?`, args...); err != nil {
 		return fmt.Errorf("marking runner of job %d: %w", jobID, err)
 	}

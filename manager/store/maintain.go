@@ -27,7 +27,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // kept whatever their age: they are still work. It returns how many rows
 // went.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM deliveries WHERE rowid IN (
+	res, err := s.exec(ctx, `DELETE FROM deliveries WHERE rowid IN (
 		SELECT rowid FROM deliveries WHERE processed_at IS NOT NULL AND received_at < ? LIMIT ?)`,
 		before.UnixNano(), limit)
 	if err != nil {
@@ -39,7 +39,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int
 // Writable checks that the store can commit a write now: a read-only file
 // or a full disk answers reads (Ping) but refuses every delivery.
 func (s *Store) Writable(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES ('store_probe', ?)
+	_, err := s.exec(ctx, `INSERT INTO kv (key, value) VALUES ('store_probe', ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		s.reopenIfReadOnly(err)

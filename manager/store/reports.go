@@ -147,7 +147,7 @@ func (s *Store) ReportWritten(ctx context.Context, requestID, context string, se
 
 func (s *Store) updateReport(ctx context.Context, set, requestID, context string, args ...any) error {
 	args = append(args, s.now().UnixNano(), requestID, context)
-	res, err := s.db.ExecContext(ctx, `UPDATE reports SET `+set+`, updated_at = ? WHERE request_id = ? AND context = ?`, args...)
+	res, err := s.exec(ctx, `UPDATE reports SET `+set+`, updated_at = ? WHERE request_id = ? AND context = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("updating report %s of %s: %w", context, requestID, err)
 	}

@@ -73,7 +73,7 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) (Request, bool, er
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Unix(0, now)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO requests
+	res, err := s.exec(ctx, `INSERT INTO requests
 		(id, delivery_id, repo, pr, sha, tier, label, actor, role, builders, state, reason, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
 		r.ID, r.DeliveryID, r.Repo, r.PR, r.SHA, r.Tier, r.Label, r.Actor, r.Role, r.Builders, r.State, r.Reason,
@@ -194,7 +194,7 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, f RequestFields) e
 	for _, c := range conds {
 		where += " AND " + c
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE requests SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
+	res, err := s.exec(ctx, `UPDATE requests SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
 	if err != nil {
 		return fmt.Errorf("updating request %s: %w", id, err)
 	}

@@ -62,7 +62,7 @@ func scanRunner(sc interface{ Scan(...any) error }) (Runner, error) {
 // runner it started before.
 func (s *Store) CreateRunner(ctx context.Context, r Runner) (Runner, error) {
 	now := s.now().UnixNano()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runners
+	_, err := s.exec(ctx, `INSERT INTO runners
 		(github_job_id, attempt, run_id, request_id, repo, pool, runner_name, runner_id, nomad_job_id,
 		 html_url, state, conclusion, reported, created_at, updated_at, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(github_job_id, attempt) DO NOTHING`,
@@ -184,7 +184,7 @@ func (s *Store) UpdateRunner(ctx context.Context, jobID int64, attempt int, f Ru
 	}
 	add("updated_at", s.now().UnixNano())
 	args = append(args, jobID, attempt)
-	res, err := s.db.ExecContext(ctx, `UPDATE runners SET `+strings.Join(sets, ", ")+
+	res, err := s.exec(ctx, `UPDATE runners SET `+strings.Join(sets, ", ")+
 		` WHERE github_job_id = ? AND attempt = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("updating runner of job %d: %w", jobID, err)

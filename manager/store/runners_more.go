@@ -97,7 +97,7 @@ func (s *Store) GetKV(ctx context.Context, key string) (string, error) {
 
 // PutKV sets a small piece of state.
 func (s *Store) PutKV(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
+	_, err := s.exec(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", key, err)

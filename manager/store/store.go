@@ -21,6 +21,7 @@ import (
 // Store is an open database.
 type Store struct {
 	db    *sql.DB
+	turn  chan struct{} // the write turn (writelock.go)
 	clock atomic.Pointer[func() time.Time]
 }
 
@@ -67,7 +68,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, turn: newWriteTurn()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrating store %s: %w", path, err)
@@ -115,6 +116,10 @@ func queryAll[T any](ctx context.Context, s *Store, what string, scan func(inter
 
 // tx runs fn in one immediate transaction and commits it.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := s.takeTurn(ctx); err != nil {
+		return err
+	}
+	defer s.giveTurn()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		s.reopenIfReadOnly(err)
