@@ -67,6 +67,9 @@ type BudgetOptions struct {
 	// Now and Sleep are the clock (default time.Now and a timer).
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
+	// BurstQuiet is how long after the last unblocking write a report
+	// waits while a window is half spent (default 5s; see yieldLocked).
+	BurstQuiet time.Duration
 }
 
 // Budget is one credential's write budget: every content-creating call of
@@ -74,11 +77,14 @@ type BudgetOptions struct {
 // Retry-After counts again, as it does with GitHub). It remembers the
 // times of the last writes, so no span of a window ever holds more than
 // its N; Reports calls may use only three quarters of each window, the
-// rest is kept for calls that unblock builds.
+// rest is kept for calls that unblock builds, and in a burst they yield
+// to those calls (see yieldLocked).
 type Budget struct {
 	o    BudgetOptions
 	mu   sync.Mutex
 	sent []time.Time // oldest first, at most the largest N
+	// lastUnblock is when the last unblocking write was counted.
+	lastUnblock time.Time
 	// counts by priority, for the figures.
 	counts [2]int
 	loaded bool
@@ -98,6 +104,9 @@ func NewBudget(o BudgetOptions) *Budget {
 	}
 	if o.Key == "" {
 		o.Key = "github_writes"
+	}
+	if o.BurstQuiet <= 0 {
+		o.BurstQuiet = 5 * time.Second
 	}
 	return &Budget{o: o}
 }
@@ -149,10 +158,14 @@ func (b *Budget) Wait(ctx context.Context) error {
 func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 	p := priorityOf(ctx)
 	b.load(ctx)
+	start := b.o.Now()
 	for {
 		b.mu.Lock()
 		now := b.o.Now()
 		d := b.waitLocked(now, p)
+		if d <= 0 && p == Reports {
+			d = b.yieldLocked(now, start)
+		}
 		if d <= 0 {
 			b.spendLocked(now, p)
 			snapshot := b.journalLocked()
@@ -187,7 +200,41 @@ func (b *Budget) answered(sent time.Time) {
 	}
 }
 
+// yieldLocked is how long a report that began waiting at start still
+// yields to a burst at now. A burst of requests needs a JIT config per
+// builder before any runner starts, and once its writes outgrow a window
+// every write spent on a result delays a build by the window's length.
+// So while a window is at least half spent and unblocking writes keep
+// coming (the last within BurstQuiet), reports wait; meanwhile the report
+// queue coalesces each builder's results, so a builder's in-progress
+// status superseded by its final one is never written. A report yields
+// for at most the longest window; in steady state no window is half
+// spent and nothing yields.
+func (b *Budget) yieldLocked(now, start time.Time) time.Duration {
+	quiet := b.lastUnblock.Add(b.o.BurstQuiet).Sub(now)
+	if quiet <= 0 {
+		return 0
+	}
+	longest, half := time.Duration(0), false
+	for _, l := range b.o.Limits {
+		longest = max(longest, l.Per)
+		n := 0
+		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
+			n++
+		}
+		half = half || 2*n >= l.N
+	}
+	left := start.Add(longest).Sub(now)
+	if !half || left <= 0 {
+		return 0
+	}
+	return min(quiet, left)
+}
+
 func (b *Budget) spendLocked(now time.Time, p Priority) {
+	if p == Unblocks {
+		b.lastUnblock = now
+	}
 	b.sent = append(b.sent, now)
 	b.counts[p]++
 	b.trimLocked()

@@ -158,3 +158,48 @@ func TestBudgetWindowStartsAtTheAnswer(t *testing.T) {
 		}
 	})
 }
+
+// TestReportsYieldToABurst: once half a window is spent, a result waits
+// while JIT configs and other unblocking writes keep coming, and goes
+// BurstQuiet after the last; with the window less than half spent it goes
+// at once.
+func TestReportsYieldToABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		gh := &writeLog{at: map[string][]time.Time{}}
+		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 20, Per: time.Minute}}})
+		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", "abc", "pending", "", "running", "ctx"); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(t0); waited != 0 {
+			t.Errorf("a result waited %v with the window under half spent", waited)
+		}
+		for i := range 8 { // 10 of 20 spent
+			if err := c.RemoveLabel(ctx, "o", "r", 2+i, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan time.Time)
+		go func() {
+			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", "abc", "success", "", "ok", "ctx"); err != nil {
+				t.Error(err)
+			}
+			done <- time.Now()
+		}()
+		time.Sleep(3 * time.Second)
+		if err := c.RemoveLabel(ctx, "o", "r", 20, "test"); err != nil { // the burst goes on
+			t.Fatal(err)
+		}
+		if got, want := (<-done).Sub(t0), 8*time.Second; got != want {
+			t.Errorf("the result went %v after the burst began, want %v (5 s after its last build write)", got, want)
+		}
+	})
+}
