@@ -38,12 +38,28 @@ func RunCompleted(ctx context.Context, st *store.Store, runID int64) error {
 // Finish writes a done request's outcome (succeeded, failed, fleet_error,
 // cancelled) once every builder has a final result; a request still
 // dispatched (its workflow_run.completed not seen yet) is ended at once.
-// It reports whether it wrote anything: a request superseded or failed
-// meanwhile is not this path's to end.
+// A request whose run is recorded but which has not moved on to
+// dispatched (its scheduled comment still waits for GitHub, while the
+// builds ran) keeps the outcome in its reason and stays where it is: the
+// trigger moves it on, and it ends done with that outcome when its run
+// completes (RunCompleted changes only the state). It reports whether it
+// wrote anything: a request superseded or failed meanwhile is not this
+// path's to end.
 func Finish(ctx context.Context, st *store.Store, id, outcome string) (bool, error) {
 	r, err := st.Request(ctx, id)
 	if err != nil {
 		return false, err
+	}
+	if (r.State == StateAccepted || r.State == StateLocating) && r.RunID != 0 {
+		from := r.State
+		err := st.UpdateRequest(ctx, id, store.RequestFields{From: &from, Reason: &outcome})
+		if errors.Is(err, store.ErrConflict) {
+			return Finish(ctx, st, id, outcome) // moved on meanwhile: look again
+		}
+		if err != nil {
+			return false, fmt.Errorf("keeping the outcome of request %s: %w", id, err)
+		}
+		return true, nil
 	}
 	if r.State != StateDispatched && r.State != StateDone {
 		return false, nil
