@@ -128,7 +128,11 @@ func (a *app) showRequest(ctx context.Context, base, id string) error {
 	if err := getJSON(ctx, base+"/api/v1/requests/"+id, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "request %s: %s PR #%d at %s, tier %s, by %s: %s", r.ID, r.Repo, r.PR, r.SHA, r.Tier, r.Actor, r.State)
+	sha := r.SHA
+	if sha == "" {
+		sha = "an unknown commit" // a recovered label whose commit could not be known
+	}
+	fmt.Fprintf(a.stdout, "request %s: %s PR #%d at %s, tier %s, by %s: %s", r.ID, r.Repo, r.PR, sha, r.Tier, r.Actor, r.State)
 	if r.Reason != "" {
 		fmt.Fprintf(a.stdout, " (%s)", r.Reason)
 	}

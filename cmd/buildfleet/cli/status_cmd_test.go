@@ -139,3 +139,29 @@ func TestStatusOverview(t *testing.T) {
 		t.Errorf("--json = %+v", got)
 	}
 }
+
+// TestStatusOfARecoveredLabelWithoutCommit: a label the scan found but
+// whose commit could not be known ends skipped without a build; `status`
+// says so and why.
+func TestStatusOfARecoveredLabelWithoutCommit(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reason := "the commit the label was added on is unknown: a push after the label was not recorded"
+	if _, _, err := st.CreateRequest(ctx, store.Request{
+		ID: "00000000000000aa", DeliveryID: "recovered", Repo: "python/cpython", PR: 7,
+		Tier: "quick", Label: "🔨 test-with-buildbots", Actor: "triager", State: "skipped", Reason: reason,
+		CreatedAt: time.Now().Add(-time.Minute),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(status.New(status.Options{Store: st, Config: config.Default()}))
+	defer srv.Close()
+	code, out, errs := run(t, nil, "status", "--url", srv.URL, "00000000000000aa")
+	if code != 0 || !strings.Contains(out, "PR #7 at an unknown commit") || !strings.Contains(out, "skipped ("+reason+")") {
+		t.Errorf("status ID: exit %d\n%s%s", code, out, errs)
+	}
+}
