@@ -8,9 +8,10 @@ import (
 
 // storeOutage follows whether the store refused a write (a delivery
 // answered 503, or the /readyz probe), so that once it writes again the
-// label scan looks for the labels whose webhooks were refused meanwhile:
-// GitHub does not redeliver them, and the label still on the PR is their
-// only trace.
+// label scan looks for the labels whose webhooks were refused meanwhile
+// (GitHub does not redeliver them, and the label still on the PR is their
+// only trace) and every run in flight is compared with GitHub's jobs (for
+// the refused workflow_job webhooks).
 //
 //	ok ──write refused──▶ down ──a probe or any write kept──▶ ok + label scan
 type storeOutage struct {
@@ -35,6 +36,7 @@ func (m *Manager) storeResult(err error) {
 	if m.outage.down.CompareAndSwap(true, false) {
 		m.log.Info("the store writes again; looking for labels whose webhooks were refused")
 		m.trig.RecoverSoon()
+		m.fleet.ReconcileAll()
 	}
 }
 

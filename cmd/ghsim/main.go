@@ -93,6 +93,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	legacy := fs.Bool("legacy-dispatch", false, "emulate GHES <= 3.20: 400 on return_run_details")
 	jobDur := fs.Duration("job-duration", 0, "runners simulate every job for this long instead of running steps")
 	jobConcl := fs.String("job-conclusion", "", "conclusion of simulated jobs (default success)")
+	lostAfter := fs.Duration("runner-lost-after", 0, "a runner silent this long shows offline and its job fails (default 10m)")
 	inst := fs.Int64("installation-id", 0, "add an installation object to webhook payloads")
 	rate := fs.Int("rate-limit", 5000, "primary rate limit per token and hour")
 	hookSecret := fs.String("hook-secret", "", "secret of the --hook webhooks")
@@ -114,7 +115,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	opts := ghsim.Options{
-		BaseURL: *base, LegacyDispatch: *legacy, JobDuration: *jobDur, JobConclusion: *jobConcl,
+		BaseURL: *base, LegacyDispatch: *legacy, JobDuration: *jobDur, JobConclusion: *jobConcl, RunnerLostAfter: *lostAfter,
 		InstallationID: *inst, RateLimit: *rate, MinRunnerVersion: *minRunner,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}

@@ -136,3 +136,39 @@ func TestReconcileKeepsARunWithAJobNotAppliedInFlight(t *testing.T) {
 		t.Errorf("result %q, want the build's failure", got)
 	}
 }
+
+// countingLister counts the runs it was asked about.
+type countingLister struct {
+	jobLister
+	asked int
+}
+
+func (l *countingLister) RunJobs(ctx context.Context, o, r string, id int64) ([]github.Job, error) {
+	l.asked++
+	return l.jobLister.RunJobs(ctx, o, r, id)
+}
+
+// After a store outage every run in flight is checked at once, not when
+// its quiet wait ends: its refused workflow_job webhooks are not resent.
+func TestReconcileAllChecksQuietRunsAtOnce(t *testing.T) {
+	f, st, _, _ := newTestFleet(t, 1)
+	l := &countingLister{jobLister: jobLister{run: github.Run{ID: 7, Status: "in_progress"},
+		jobs: []github.Job{{ID: 100, RunID: 7, Labels: []string{bindingLabel}, Status: "in_progress"}}}}
+	f.jobs = l
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	f.touch(7) // a webhook just came: the run is not due for a while
+	f.reconcile(ctx)
+	if l.asked != 0 {
+		t.Fatalf("a run with a fresh webhook checked %d times", l.asked)
+	}
+	f.ReconcileAll()
+	f.reconcile(ctx)
+	if l.asked != 1 {
+		t.Errorf("after ReconcileAll the run was checked %d times, want 1", l.asked)
+	}
+	f.reconcile(ctx)
+	if l.asked != 1 {
+		t.Errorf("ReconcileAll held for more than one pass (%d checks)", l.asked)
+	}
+}

@@ -64,6 +64,17 @@ type runCheck struct {
 // maxQuiet caps the doubling of the wait between checks of a quiet run.
 const maxQuiet = 4
 
+// ReconcileAll makes the next reconciliation check every run in flight at
+// once. Call it when the store writes again after an outage: the
+// workflow_job webhooks answered with a 5xx meanwhile are not sent again,
+// and a quiet run's next check could be many minutes away.
+func (f *Fleet) ReconcileAll() {
+	f.rec.mu.Lock()
+	f.rec.outage = true
+	f.rec.mu.Unlock()
+	f.Wake()
+}
+
 // touch records a webhook of the run: it is alive, check it later.
 func (f *Fleet) touch(runID int64) {
 	f.rec.mu.Lock()
