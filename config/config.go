@@ -37,6 +37,8 @@ type Config struct {
 	Notify Notify `mapstructure:"notify" yaml:"notify"`
 	// Runner is the GitHub Actions runner release the runners download.
 	Runner Runner `mapstructure:"runner" yaml:"runner"`
+	// Reconcile says how often what no webhook told is looked for.
+	Reconcile Reconcile `mapstructure:"reconcile" yaml:"reconcile"`
 }
 
 // Log configures structured logging.
@@ -78,6 +80,10 @@ type GitHub struct {
 	WebhookSecret Secret `mapstructure:"webhook_secret" yaml:"webhook_secret"`
 	// WebhookSecretFile names a file holding WebhookSecret.
 	WebhookSecretFile string `mapstructure:"webhook_secret_file" yaml:"webhook_secret_file"`
+	// WriteLimits are the credential's limits on content-creating
+	// requests; empty means GitHub's (80 a minute, 500 an hour). GitHub
+	// Enterprise Server's administrators set their own.
+	WriteLimits []WriteLimit `mapstructure:"write_limits" yaml:"write_limits"`
 }
 
 // App identifies a GitHub App installation.
@@ -241,6 +247,8 @@ func Default() Config {
 		},
 		Notify: Notify{MissingAfter: Duration(15 * time.Minute), MaxFailures: 3, FailureWindow: Duration(time.Hour)},
 		Runner: Runner{Version: RunnerLatest},
+		Reconcile: Reconcile{LabelScanEvery: Duration(DefaultLabelScanEvery), LabelMinAge: Duration(DefaultLabelMinAge),
+			JobsEvery: Duration(DefaultJobsEvery), RetryEvery: Duration(DefaultRetryEvery)},
 	}
 }
 
@@ -256,6 +264,7 @@ func DefaultTriggers() []Trigger {
 // structure cannot express.
 func (c *Config) ApplyDefaults() {
 	c.Notify.applyDefaults()
+	c.Reconcile.applyDefaults()
 	if c.Store.Retention == 0 {
 		c.Store.Retention = Duration(DefaultStoreRetention)
 	}

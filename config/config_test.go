@@ -58,6 +58,9 @@ func TestValidate(t *testing.T) {
 		{"smtp without from", func(c *Config) { c.Notify.SMTP.Address = "smtp.example.org:587" }, "notify.smtp.from", "e-mail address"},
 		{"zero wait timeout", func(c *Config) { c.Pools[0].WaitTimeout = 0 }, "pools[0].wait_timeout", "must be positive"},
 		{"store retention under an hour", func(c *Config) { c.Store.Retention = Duration(10 * time.Minute) }, "store.retention", "at least 1h"},
+		{"negative label scan", func(c *Config) { c.Reconcile.LabelScanEvery = Duration(-time.Second) }, "reconcile.label_scan_every", "must be positive"},
+		{"zero write limit", func(c *Config) { c.GitHub.WriteLimits = []WriteLimit{{Requests: 0, Per: Duration(time.Minute)}} }, "github.write_limits[0].requests", "at least 1"},
+		{"write limit without window", func(c *Config) { c.GitHub.WriteLimits = []WriteLimit{{Requests: 80}} }, "github.write_limits[0].per", "must be positive"},
 		{"bad runner version", func(c *Config) { c.Runner.Version = "v2" }, "runner.version", `"latest" or a release`},
 		{"pinned runner without checksums", func(c *Config) { c.Runner.Version = "2.330.0" }, "runner.packages", "needs the SHA-256"},
 		{"packages with latest", func(c *Config) {

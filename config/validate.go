@@ -49,6 +49,8 @@ func (c *Config) validate(secrets bool) error {
 		bad("listen", "must be host:port, got %q", c.Listen)
 	}
 	c.Notify.validate(bad)
+	c.Reconcile.validate(bad)
+	validateWriteLimits(bad, c.GitHub.WriteLimits)
 	checkURL(bad, "public_url", c.PublicURL)
 	switch c.Log.Format {
 	case "text", "json":

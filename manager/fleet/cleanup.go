@@ -144,6 +144,32 @@ func (f *Fleet) release(ctx context.Context, r store.Runner) {
 	}
 }
 
+// resumeRegistration frees an attempt's runner name after a restart left
+// its registration without a recorded JIT config: the registration is
+// deleted so that the same attempt can register again. taken reports a
+// registration that is busy: its runner got the config (the secret was
+// written before the restart) and took a job, so the attempt goes on.
+func (f *Fleet) resumeRegistration(ctx context.Context, r store.Runner) (taken bool, err error) {
+	owner, repo := splitRepo(r.Repo)
+	rs, err := f.gh.ListRunners(ctx, owner, repo)
+	if err != nil {
+		return false, err
+	}
+	for _, gr := range rs {
+		if gr.Name != r.RunnerName {
+			continue
+		}
+		if gr.Busy {
+			return true, nil
+		}
+		f.log.Info("removing the registration a restart left", "runner", r.RunnerName)
+		if err := f.gh.DeleteRunner(ctx, owner, repo, gr.ID); err != nil && !errors.Is(err, github.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
 // isActive tells whether an attempt may still have a live runner.
 func isActive(state string) bool {
 	for _, s := range activeStates {

@@ -30,6 +30,11 @@ type fakeGitHub struct {
 func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _, _, name string, _ int64, labels []string) (int64, config.Secret, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, r := range g.registered {
+		if r.Name == name {
+			return 0, "", fmt.Errorf("registering %s: %w", name, github.ErrConflict) // as GitHub: names are unique
+		}
+	}
 	g.jit = append(g.jit, name)
 	g.jitLabel = append(g.jitLabel, labels)
 	return int64(len(g.jit)), config.Secret("jit-" + name), nil
@@ -39,6 +44,12 @@ func (g *fakeGitHub) DeleteRunner(_ context.Context, _, _ string, id int64) erro
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.deleted = append(g.deleted, id)
+	for i, r := range g.registered {
+		if r.ID == id {
+			g.registered = append(g.registered[:i], g.registered[i+1:]...)
+			break
+		}
+	}
 	return nil
 }
 
@@ -112,7 +123,7 @@ func (n *fakeNomad) LiveRunners(context.Context) ([]nomad.LiveRunner, error) { r
 func (g *fakeGitHub) ListRunners(context.Context, string, string) ([]github.SelfHostedRunner, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.registered, nil
+	return append([]github.SelfHostedRunner(nil), g.registered...), nil
 }
 
 var labels = []string{"self-hosted", "linux", "x86_64", "quick"}

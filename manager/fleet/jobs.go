@@ -124,8 +124,9 @@ func (p poolFull) Unwrap() error { return errPending }
 
 // start takes a runner row in state starting to dispatched: a JIT config
 // from GitHub, then a Nomad dispatch. The JIT config is never stored; if
-// the process died after GitHub issued it, the attempt is abandoned
-// (failed) and the next pass starts a new one with a new name.
+// the process died after GitHub issued it, its registration is removed
+// and the same attempt gets a new one (see resumeRegistration): a restart
+// is not the host's failure and must not use up the job's attempts.
 func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) error {
 	pool := f.pool(r.Pool)
 	if pool == nil {
@@ -133,7 +134,14 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	}
 	var err error
 	if r.RunnerID != 0 {
-		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
+		taken, err := f.resumeRegistration(ctx, r)
+		if err != nil {
+			return f.fail(ctx, r, pool, fmt.Errorf("JIT config lost in a restart: %w", err))
+		}
+		if taken {
+			return f.markDispatched(ctx, req, r, *pool)
+		}
+		r.RunnerID = 0
 	}
 	// The child first: its task waits for the JIT config, which is fetched
 	// and written while Nomad places the allocation. The idempotency token
@@ -162,6 +170,15 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	// set's label instead, and takes only jobs the set acquired.
 	id, jit, err := f.jitConfig(ctx, *pool, req.Repo, r.RunnerName, b.Labels)
 	if errors.Is(err, github.ErrConflict) {
+		// The name is this attempt's own: a run of this step before a
+		// restart registered it and died before recording the id. No
+		// runner has its config (the secret is written after the id).
+		if _, ferr := f.resumeRegistration(ctx, r); ferr != nil {
+			return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", ferr))
+		}
+		id, jit, err = f.jitConfig(ctx, *pool, req.Repo, r.RunnerName, b.Labels)
+	}
+	if errors.Is(err, github.ErrConflict) {
 		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
 	}
 	if err != nil {
@@ -175,12 +192,17 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	if err := f.writeSecret(ctx, *pool, nr); err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
+	return f.markDispatched(ctx, req, r, *pool)
+}
+
+// markDispatched records that an attempt's runner has its JIT config.
+func (f *Fleet) markDispatched(ctx context.Context, req store.Request, r store.Runner, pool config.Pool) error {
 	state := StateDispatched
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{State: &state}); err != nil {
 		return fmt.Errorf("%w: %w", errPending, err)
 	}
 	f.log.Info("runner dispatched", "request", req.ID, "job", r.GitHubJobID, "attempt", r.Attempt,
-		"pool", pool.Name, "runner", r.RunnerName, "nomad_job", child)
+		"pool", pool.Name, "runner", r.RunnerName, "nomad_job", r.NomadJobID)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/buildfleet/buildfleet/manager"
+	"github.com/buildfleet/buildfleet/manager/github"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -19,11 +20,19 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			log := a.logger(c)
 			reg := prometheus.NewRegistry()
+			var limits []github.Limit
+			for _, l := range c.GitHub.WriteLimits {
+				limits = append(limits, github.Limit{N: l.Requests, Per: l.Per.D()})
+			}
 			m, err := manager.New(manager.Options{
-				Config:   c,
-				Logger:   log,
-				Registry: reg,
-				Version:  version(),
+				Config:         c,
+				Logger:         log,
+				Registry:       reg,
+				Version:        version(),
+				RetryEvery:     c.Reconcile.RetryEvery.D(),
+				RecoverEvery:   c.Reconcile.LabelScanEvery.D(),
+				ReconcileEvery: c.Reconcile.JobsEvery.D(),
+				WriteLimits:    limits,
 			})
 			if err != nil {
 				return err

@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/buildfleet/buildfleet/config"
+	"github.com/buildfleet/buildfleet/internal/ghsim"
+	"github.com/buildfleet/buildfleet/internal/nomadtest"
+	"github.com/buildfleet/buildfleet/manager/nomad"
+	"github.com/buildfleet/buildfleet/manager/store"
+)
+
+// TestProofKill is the reliability suite's SIGKILL scenario (see
+// manager/proof_test.go for the others): N labelled PRs × 2 builders on a
+// real Nomad agent, ghsim, and the manager as a real process that is
+// killed with SIGKILL at least 10 times at random moments (right after
+// the labels, as the trigger writes, as runners get their JIT configs, as
+// results are written, or after a random pause) and restarted on the same
+// store and address. GitHub does not redeliver the webhooks sent while it
+// was down: the label scan and job reconciliation must find them. It
+// counts what a user would see lost or doubled and fails on any.
+//
+// With no environment it runs N=3 in well under a minute; make proof sets
+// BUILDFLEET_PROOF_N (and BUILDFLEET_PROOF_SEED replays kill moments).
+func TestProofKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Nomad agent and the manager 11 times")
+	}
+	n, kills := 3, 10
+	if v := os.Getenv("BUILDFLEET_PROOF_N"); v != "" && os.Getenv("BUILDFLEET_PROOF") != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("BUILDFLEET_PROOF_N=%q: want a positive number", v)
+		}
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("BUILDFLEET_PROOF_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("BUILDFLEET_PROOF_SEED=%q: want a number", v)
+		}
+	}
+	t.Logf("proof kill: seed %d (BUILDFLEET_PROOF_SEED=%d picks the same kill moments)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	p := startProofFleet(t, n)
+	start := time.Now()
+	for _, pr := range p.prs {
+		must(t, p.gh.LabelPR(proofRepo, pr.n, "🔨 test-with-buildbots", "triager"))
+	}
+	// The kills: each waits for its moment, kills, and restarts the
+	// manager on the same store and address.
+	var moments []string
+	for i := 0; i < kills; i++ {
+		kind := "right after the labels"
+		if i > 0 {
+			kind = killKinds[rng.IntN(len(killKinds))]
+		}
+		if p.waitMoment(kind, rng, n) {
+			kind += " (moment not reached)"
+		}
+		p.kill()
+		moments = append(moments, kind)
+		p.start()
+	}
+	t.Logf("proof kill: %d SIGKILLs: %s", len(moments), strings.Join(moments, "; "))
+	defer func() { t.Logf("proof kill: webhooks sent while the manager was down (never redelivered): %s", p.missed()) }()
+
+	deadline := start.Add(time.Duration(120+6*n) * time.Second)
+	for !p.drained() && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	drain := time.Since(start)
+	c := p.count(t)
+	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d, drained in %s",
+		n, len(proofBuilders), c.requests, c.runs, c.oneResult, n*len(proofBuilders), c.missing, c.doubled, c.dupComments, c.orphans, c.regs, drain.Round(time.Millisecond))
+	if c.requests != n {
+		t.Errorf("%d requests, want %d", c.requests, n)
+	}
+	if c.runs != n {
+		t.Errorf("%d runs dispatched, want exactly %d (one per request)", c.runs, n)
+	}
+	if c.oneResult != n*len(proofBuilders) {
+		t.Errorf("%d jobs with exactly one final result, want %d", c.oneResult, n*len(proofBuilders))
+	}
+	if c.dupComments != 0 {
+		t.Errorf("%d duplicate comments", c.dupComments)
+	}
+	if len(c.notSuccess) != 0 {
+		// Every build succeeds: a kill must not turn into a fleet error.
+		t.Errorf("results other than success: %s", strings.Join(c.notSuccess, "; "))
+	}
+	if c.orphans != 0 || c.regs != 0 {
+		t.Errorf("%d runner jobs alive on Nomad and %d runner registrations left on GitHub, want none", c.orphans, c.regs)
+	}
+	if t.Failed() {
+		t.Logf("replay with BUILDFLEET_PROOF_SEED=%d", seed)
+	}
+}
+
+const proofRepo = "python/cpython"
+
+// proofBuilders are the quick pools every request builds on.
+var proofBuilders = []string{"kill-a", "kill-b"}
+
+// killKinds are the moments a kill waits for after a restart: a REST call
+// of that step answered by GitHub (the manager may not have recorded it
+// yet), or a random pause.
+var killKinds = []string{"mid-dispatch", "mid-runner", "mid-report", "after a pause"}
+
+var killCalls = map[string]*regexp.Regexp{
+	// The trigger's writes: label removal, comment, dispatch.
+	"mid-dispatch": regexp.MustCompile(`^(DELETE .*/labels/|POST .*/comments$|POST .*/dispatches$)`),
+	"mid-runner":   regexp.MustCompile(`^POST .*/generate-jitconfig$`),
+	"mid-report":   regexp.MustCompile(`^POST .*/statuses/`),
+}
+
+type proofPR struct {
+	n   int
+	sha string
+}
+
+// proofFleet is ghsim, a Nomad agent with the pools' jobs, and the manager
+// as a process.
+type proofFleet struct {
+	t         *testing.T
+	gh        *ghsim.Server
+	ag        *nomadtest.Agent
+	st        *store.Store
+	bin, cfg  string
+	runner    string // ghsim's stand-in runner
+	addr      string
+	cmd       *exec.Cmd
+	prs       []proofPR
+	callsSeen int
+}
+
+func startProofFleet(t *testing.T, n int) *proofFleet {
+	bin := buildBinary(t)
+	runner := buildGHSim(t)
+	ag := nomadtest.Start(t, nomadtest.Options{Meta: map[string]string{nomad.DefaultTierMetaKey: "quick,refleak"}})
+	gh := ghsim.New(ghsim.Options{RunnerCommand: runner})
+	_, err := gh.Start("127.0.0.1:0")
+	must(t, err)
+	t.Cleanup(func() { gh.Close() })
+	wf, _ := filepath.Abs("../../workflows")
+	must(t, gh.CreateRepo(ghsim.RepoSpec{Owner: "python", Name: "cpython", Org: true, WorkflowsDir: wf}))
+	must(t, gh.AddCollaborator(proofRepo, "triager", "triage"))
+	gh.AddUser("contributor")
+	p := &proofFleet{t: t, gh: gh, ag: ag, bin: bin, runner: runner, addr: freeAddr(t)}
+	for i := range n {
+		sha := fmt.Sprintf("%040x", 0x5eed0000+i)
+		num, err := gh.OpenPR(proofRepo, ghsim.PRSpec{Title: fmt.Sprintf("gh-%d: fix", i+1), Author: "contributor", Fork: "contributor", HeadSHA: sha})
+		must(t, err)
+		p.prs = append(p.prs, proofPR{num, sha})
+	}
+
+	arch := "x86_64"
+	if runtime.GOARCH == "arm64" {
+		arch = "aarch64"
+	}
+	dir := t.TempDir()
+	p.cfg = filepath.Join(dir, "c.yaml")
+	path := filepath.Join(dir, "bf.db")
+	// The label scan and job reconciliation run every second, so that
+	// what was sent while the manager was down is found within the test.
+	limits := ""
+	if n > 10 {
+		// GitHub's write budget with time compressed 60×: a burst of
+		// 100 requests drains in minutes, still paced by the budget.
+		limits = "\n  write_limits: [{requests: 80, per: 1s}, {requests: 500, per: 1m}]"
+	}
+	must(t, os.WriteFile(p.cfg, []byte(`
+listen: `+p.addr+`
+public_url: http://buildfleet.test
+store: {path: `+path+`}
+github:
+  api_url: "`+gh.URL()+`/"
+  token: t
+  webhook_secret: kill-secret`+limits+`
+nomad: {address: "`+ag.Addr+`", namespace: default}
+repositories: [{name: `+proofRepo+`, workflow: quick-demo.yml}]
+reconcile: {label_scan_every: 1s, label_min_age: 1s, jobs_every: 1s, retry_every: 200ms}
+pools:
+  - {name: kill-a, platform: linux-`+arch+`, tier: quick, labels: [self-hosted, linux, quick, a], stable: true, max_runners: 4}
+  - {name: kill-b, platform: linux-`+arch+`, tier: quick, labels: [self-hosted, linux, quick, b], stable: true, max_runners: 4}
+  - {name: kill-r, platform: linux-`+arch+`, tier: refleak, labels: [self-hosted, linux, refleak], stable: true}
+`), 0o600))
+	p.registerPools(arch)
+	_, err = gh.AddHook(proofRepo, "http://"+p.addr+"/webhook", "kill-secret", []string{"pull_request", "workflow_job", "workflow_run"})
+	must(t, err)
+	p.start()
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Wait()
+		}
+	})
+	// The test reads requests from the store beside the manager (WAL:
+	// readers never block its writes).
+	p.st, err = store.Open(context.Background(), path)
+	must(t, err)
+	t.Cleanup(func() { p.st.Close() })
+	return p
+}
+
+// registerPools registers the pools' jobs with ghsim's stand-in runner as
+// the runner command.
+func (p *proofFleet) registerPools(arch string) {
+	nc, err := nomad.New(config.Nomad{Address: p.ag.Addr, Namespace: "default"})
+	must(p.t, err)
+	ro := nomad.RenderOptions{Command: p.runner, Args: []string{"runner"}, KillTimeout: 2 * time.Second,
+		Resources: map[string]nomad.Resources{config.TierQuick: {CPU: 100, MemoryMB: 64}}}
+	for _, name := range append(proofBuilders, "kill-r") {
+		tier := config.TierQuick
+		if name == "kill-r" {
+			tier = config.TierRefleak
+		}
+		pool := config.Pool{Name: name, Platform: "linux-" + arch, Tier: tier, Labels: []string{"self-hosted"}, Stable: true}
+		c := config.Config{Pools: []config.Pool{pool}}
+		c.ApplyDefaults()
+		job, err := nomad.RenderPoolJob(c.Pools[0], ro)
+		must(p.t, err)
+		_, err = nc.RegisterPool(context.Background(), job)
+		must(p.t, err)
+	}
+}
+
+func (p *proofFleet) start() {
+	p.cmd = exec.Command(p.bin, "serve", "--config", p.cfg)
+	if os.Getenv("BUILDFLEET_TEST_LOG") != "" {
+		p.cmd.Stderr = &prefixWriter{t: p.t}
+	}
+	must(p.t, p.cmd.Start())
+	waitHealthy(p.t, p.addr)
+}
+
+func (p *proofFleet) kill() {
+	must(p.t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// waitMoment waits for a kill moment of the kind and reports whether it
+// gave up (the step did not come within a few seconds: the burst may
+// have drained).
+func (p *proofFleet) waitMoment(kind string, rng *rand.Rand, n int) bool {
+	jitter := time.Duration(rng.IntN(30)) * time.Millisecond
+	re := killCalls[kind]
+	if re == nil {
+		// A pause; with a larger burst the kills spread over its drain.
+		time.Sleep(time.Duration(rng.Int64N(int64(500*time.Millisecond + time.Duration(n)*100*time.Millisecond))))
+		return false
+	}
+	calls := p.gh.Calls()
+	seen := len(calls)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		calls = p.gh.Calls()
+		for _, c := range calls[seen:] {
+			if c.Status < 300 && re.MatchString(c.Method+" "+c.Path) {
+				time.Sleep(jitter)
+				return false
+			}
+		}
+		seen = len(calls)
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}
+
+// final counts the non-pending results per context on a commit, and
+// lists those that are not success.
+func (p *proofFleet) final(sha string) (map[string]int, []string) {
+	var v struct {
+		Statuses []struct{ Context, State, Description string } `json:"statuses"`
+	}
+	p.getJSON("/_ghsim/repos/"+proofRepo+"/commits/"+sha, &v)
+	out := map[string]int{}
+	var bad []string
+	for _, s := range v.Statuses {
+		if s.State != "pending" {
+			out[s.Context]++
+		}
+		if s.State != "pending" && s.State != "success" {
+			bad = append(bad, fmt.Sprintf("%s on %.7s: %s %q", s.Context, sha, s.State, s.Description))
+		}
+	}
+	return out, bad
+}
+
+func (p *proofFleet) drained() bool {
+	for _, pr := range p.prs {
+		if fs, _ := p.final(pr.sha); len(fs) < len(proofBuilders) {
+			return false
+		}
+	}
+	reqs, err := p.st.ListRequests(context.Background(), len(p.prs)+10)
+	if err != nil {
+		return false
+	}
+	for _, r := range reqs {
+		if r.State != "done" {
+			return false
+		}
+	}
+	return len(reqs) >= len(p.prs)
+}
+
+type proofCounts struct {
+	requests, runs, oneResult, missing, doubled, dupComments, orphans, regs int
+	// notSuccess are the final results that are not success.
+	notSuccess []string
+}
+
+// count reads what a user sees: requests, runs, results on each head,
+// comments, and (waiting for the sweep) runner jobs and registrations.
+func (p *proofFleet) count(t *testing.T) proofCounts {
+	var c proofCounts
+	reqs, err := p.st.ListRequests(context.Background(), 10*len(p.prs)+10)
+	must(t, err)
+	c.requests = len(reqs)
+	var runs []json.RawMessage
+	p.getJSON("/_ghsim/repos/"+proofRepo+"/runs", &runs)
+	c.runs = len(runs)
+	for _, pr := range p.prs {
+		fs, bad := p.final(pr.sha)
+		c.notSuccess = append(c.notSuccess, bad...)
+		for _, b := range proofBuilders {
+			switch fs["buildfleet/"+b] {
+			case 0:
+				c.missing++
+			case 1:
+				c.oneResult++
+			default:
+				c.doubled++
+			}
+		}
+	}
+	var comments []struct {
+		Issue int    `json:"issue_number"`
+		Body  string `json:"body"`
+	}
+	p.getJSON("/_ghsim/repos/"+proofRepo+"/comments", &comments)
+	seen := map[string]int{}
+	for _, cm := range comments {
+		k := fmt.Sprint(cm.Issue, "\x00", cm.Body)
+		if seen[k]++; seen[k] == 2 {
+			c.dupComments++
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.orphans, c.regs = p.orphans(), p.registrations()
+		if c.orphans == 0 && c.regs == 0 || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// orphans counts runner children alive on Nomad.
+func (p *proofFleet) orphans() int {
+	jobs, _, err := p.ag.Client.Jobs().List(nil)
+	must(p.t, err)
+	n := 0
+	for _, j := range jobs {
+		if strings.HasPrefix(j.ID, "runner-") && strings.Contains(j.ID, "/dispatch-") && j.Status != "dead" {
+			n++
+		}
+	}
+	return n
+}
+
+// registrations counts the repository's runners registered on GitHub.
+func (p *proofFleet) registrations() int {
+	req, _ := http.NewRequest("GET", p.gh.URL()+"/repos/"+proofRepo+"/actions/runners", nil)
+	req.Header.Set("Authorization", "Bearer test")
+	resp, err := http.DefaultClient.Do(req)
+	must(p.t, err)
+	defer resp.Body.Close()
+	var v struct {
+		TotalCount int `json:"total_count"`
+	}
+	must(p.t, json.NewDecoder(resp.Body).Decode(&v))
+	return v.TotalCount
+}
+
+func (p *proofFleet) getJSON(path string, v any) {
+	resp, err := http.Get(p.gh.URL() + path)
+	must(p.t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		p.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	must(p.t, json.NewDecoder(resp.Body).Decode(v))
+}
+
+// buildGHSim builds ghsim's stand-in runner into a folder the runners'
+// own uids can read (isolate.sh runs each as a user of its own).
+func buildGHSim(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "buildfleet-ghsim-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	out := filepath.Join(dir, "ghsim")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/ghsim")
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building ghsim: %v\n%s", err, b)
+	}
+	return out
+}
+
+// missed counts the webhook deliveries that found no manager, by event
+// and action.
+func (p *proofFleet) missed() string {
+	by := map[string]int{}
+	total := 0
+	for _, d := range p.gh.Deliveries() {
+		if d.StatusCode == 0 && !d.Dropped {
+			by[d.Event+"."+d.Action]++
+			total++
+		}
+	}
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprint(&b, total)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ", %s %d", k, by[k])
+	}
+	return b.String()
+}
