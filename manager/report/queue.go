@@ -144,6 +144,18 @@ func (rp *Reporter) write(ctx context.Context, row store.Report) (int, error) {
 	switch row.Kind {
 	case "status":
 		state, desc := statusOf(res)
+		if row.Tries > row.Writes {
+			// A post tried before a restart, whose answer was never
+			// recorded, may have taken effect: GitHub keeps every status
+			// posted, so look before posting it twice.
+			cur, err := rp.gh.LatestStatus(ctx, owner, name, row.SHA, row.Context)
+			if err == nil && cur.State == state && cur.TargetURL == res.HTMLURL && (res.Final() || cur.Description == desc) {
+				return 0, nil
+			}
+		}
+		if err := rp.st.ReportTried(ctx, row.RequestID, row.Context); err != nil {
+			return 0, err
+		}
 		rp.sent("status")
 		return 1, rp.gh.CreateStatus(ctx, owner, name, row.SHA, state, res.HTMLURL, desc, row.Context)
 	case "check":

@@ -101,6 +101,7 @@ func (r Result) Final() bool { return r.State != StatePending }
 // GitHub is what the reporter writes with.
 type GitHub interface {
 	CreateStatus(ctx context.Context, owner, repo, sha, state, targetURL, description, statusContext string) error
+	LatestStatus(ctx context.Context, owner, repo, sha, statusContext string) (github.Status, error)
 	CreateCheckRun(ctx context.Context, owner, repo string, cr github.CheckRun) (int64, error)
 	UpdateCheckRun(ctx context.Context, owner, repo string, id int64, cr github.CheckRun) error
 	FindCheckRun(ctx context.Context, owner, repo, sha, name, externalID string) (int64, error)

@@ -46,6 +46,20 @@ func (g *fakeGitHub) CreateStatus(_ context.Context, _, _, sha, state, url, desc
 	return g.write(fmt.Sprintf("status %s %s %s %s", ctxName, state, url, desc))
 }
 
+// LatestStatus reads back the newest status write of the context, as
+// GitHub keeps every status posted (also when its answer was lost).
+func (g *fakeGitHub) LatestStatus(_ context.Context, _, _, _, ctxName string) (github.Status, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := len(g.writes) - 1; i >= 0; i-- {
+		f := strings.SplitN(g.writes[i], " ", 5)
+		if len(f) == 5 && f[0] == "status" && f[1] == ctxName {
+			return github.Status{State: f[2], TargetURL: f[3], Description: f[4]}, nil
+		}
+	}
+	return github.Status{}, github.ErrNotFound
+}
+
 func (g *fakeGitHub) CreateCheckRun(_ context.Context, _, _ string, cr github.CheckRun) (int64, error) {
 	if err := g.write("check_create " + cr.Name + " " + cr.Status + " " + cr.Conclusion); err != nil {
 		return 0, err

@@ -31,6 +31,7 @@ func (a *app) serveCmd() *cobra.Command {
 				Version:        version(),
 				RetryEvery:     c.Reconcile.RetryEvery.D(),
 				RecoverEvery:   c.Reconcile.LabelScanEvery.D(),
+				RecoverMinAge:  c.Reconcile.LabelMinAge.D(),
 				ReconcileEvery: c.Reconcile.JobsEvery.D(),
 				WriteLimits:    limits,
 			})
