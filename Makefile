@@ -79,6 +79,8 @@ test: nomad runners fixtures packages browser lint
 proof: nomad
 	BUILDFLEET_PROOF=1 BUILDFLEET_PROOF_N=$${BUILDFLEET_PROOF_N:-100} BUILDFLEET_PROOF_SCENARIOS=$${BUILDFLEET_PROOF_SCENARIOS:-none,github,webhooks} \
 	  go test -race -count=1 -timeout 90m -run '^TestProof$$' -v ./manager/
+	BUILDFLEET_PROOF=1 BUILDFLEET_PROOF_N=$${BUILDFLEET_PROOF_N:-100} \
+	  go test -race -count=1 -timeout 90m -run '^TestProof' -v ./cmd/buildfleet/
 
 ## bench: performance figures beside same-run baselines, one bounded run, written to BENCHMARKS.md
 bench: nomad fixtures

@@ -61,7 +61,7 @@ func TestProofKill(t *testing.T) {
 	p := startProofFleet(t, n)
 	start := time.Now()
 	for _, pr := range p.prs {
-		must(t, p.gh.LabelPR(proofRepo, pr.n, "🔨 test-with-buildbots", "triager"))
+		must(t, p.gh.LabelPR(proofRepo, pr.n, proofLabel, "triager"))
 	}
 	// The kills: each waits for its moment, kills, and restarts the
 	// manager on the same store and address.
@@ -91,6 +91,9 @@ func TestProofKill(t *testing.T) {
 	c := p.count(t)
 	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d, drained in %s",
 		n, len(proofBuilders), c.requests, c.runs, c.oneResult, n*len(proofBuilders), c.missing, c.doubled, c.dupComments, c.orphans, c.regs, drain.Round(time.Millisecond))
+	writes, bound := p.writes()
+	t.Logf("proof kill: GitHub writes %d (%.1f per request, %.2f per builder); the write budget allows them in %s at the least, drained in %s",
+		writes, float64(writes)/float64(n), float64(writes)/float64(n*len(proofBuilders)), bound, drain.Round(time.Millisecond))
 	if c.requests != n {
 		t.Errorf("%d requests, want %d", c.requests, n)
 	}
@@ -115,7 +118,10 @@ func TestProofKill(t *testing.T) {
 	}
 }
 
-const proofRepo = "python/cpython"
+const (
+	proofRepo  = "python/cpython"
+	proofLabel = "🔨 test-with-buildbots"
+)
 
 // proofBuilders are the quick pools every request builds on.
 var proofBuilders = []string{"kill-a", "kill-b"}
@@ -149,6 +155,7 @@ type proofFleet struct {
 	addr      string
 	cmd       *exec.Cmd
 	prs       []proofPR
+	limits    []config.WriteLimit // the manager's write budget (empty: GitHub's)
 	callsSeen int
 }
 
@@ -165,12 +172,6 @@ func startProofFleet(t *testing.T, n int) *proofFleet {
 	must(t, gh.AddCollaborator(proofRepo, "triager", "triage"))
 	gh.AddUser("contributor")
 	p := &proofFleet{t: t, gh: gh, ag: ag, bin: bin, runner: runner, addr: freeAddr(t)}
-	for i := range n {
-		sha := fmt.Sprintf("%040x", 0x5eed0000+i)
-		num, err := gh.OpenPR(proofRepo, ghsim.PRSpec{Title: fmt.Sprintf("gh-%d: fix", i+1), Author: "contributor", Fork: "contributor", HeadSHA: sha})
-		must(t, err)
-		p.prs = append(p.prs, proofPR{num, sha})
-	}
 
 	arch := "x86_64"
 	if runtime.GOARCH == "arm64" {
@@ -179,12 +180,15 @@ func startProofFleet(t *testing.T, n int) *proofFleet {
 	dir := t.TempDir()
 	p.cfg = filepath.Join(dir, "c.yaml")
 	path := filepath.Join(dir, "bf.db")
-	// The label scan and job reconciliation run every second, so that
-	// what was sent while the manager was down is found within the test.
+	// The label scan and job reconciliation run every few seconds, so
+	// that what was sent while the manager was down is found within the
+	// test. One trigger label: a scan is one search, and GitHub allows
+	// 30 a minute (every start scans too).
 	limits := ""
 	if n > 10 {
 		// GitHub's write budget with time compressed 60×: a burst of
 		// 100 requests drains in minutes, still paced by the budget.
+		p.limits = []config.WriteLimit{{Requests: 80, Per: config.Duration(time.Second)}, {Requests: 500, Per: config.Duration(time.Minute)}}
 		limits = "\n  write_limits: [{requests: 80, per: 1s}, {requests: 500, per: 1m}]"
 	}
 	level := "info"
@@ -201,12 +205,14 @@ github:
   token: t
   webhook_secret: kill-secret`+limits+`
 nomad: {address: "`+ag.Addr+`", namespace: default}
-repositories: [{name: `+proofRepo+`, workflow: quick-demo.yml}]
-reconcile: {label_scan_every: 1s, label_min_age: 1s, jobs_every: 1s, retry_every: 200ms}
+repositories:
+  - name: `+proofRepo+`
+    workflow: quick-demo.yml
+    triggers: [{label: "`+proofLabel+`", tier: quick, min_role: triage}]
+reconcile: {label_scan_every: 5s, label_min_age: 1s, jobs_every: 1s, retry_every: 200ms}
 pools:
   - {name: kill-a, platform: linux-`+arch+`, tier: quick, labels: [self-hosted, linux, quick, a], stable: true, max_runners: 4}
   - {name: kill-b, platform: linux-`+arch+`, tier: quick, labels: [self-hosted, linux, quick, b], stable: true, max_runners: 4}
-  - {name: kill-r, platform: linux-`+arch+`, tier: refleak, labels: [self-hosted, linux, refleak], stable: true}
 `), 0o600))
 	p.registerPools(arch)
 	_, err = gh.AddHook(proofRepo, "http://"+p.addr+"/webhook", "kill-secret", []string{"pull_request", "workflow_job", "workflow_run"})
@@ -217,6 +223,24 @@ pools:
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			_ = p.cmd.Wait()
 		}
+	})
+	// The PRs are opened while the manager runs, as they would be: the
+	// label scan builds the commit a PR had when labelled, which it knows
+	// from the PR's webhooks it kept.
+	for i := range n {
+		sha := fmt.Sprintf("%040x", 0x5eed0000+i)
+		num, err := gh.OpenPR(proofRepo, ghsim.PRSpec{Title: fmt.Sprintf("gh-%d: fix", i+1), Author: "contributor", Fork: "contributor", HeadSHA: sha})
+		must(t, err)
+		p.prs = append(p.prs, proofPR{num, sha})
+	}
+	waitFor(t, "the PRs' opened webhooks kept", func() bool {
+		kept := 0
+		for _, d := range gh.Deliveries() {
+			if d.Event == "pull_request" && d.Action == "opened" && d.StatusCode == 202 {
+				kept++
+			}
+		}
+		return kept == n
 	})
 	// The test reads requests from the store beside the manager (WAL:
 	// readers never block its writes).
@@ -233,12 +257,8 @@ func (p *proofFleet) registerPools(arch string) {
 	must(p.t, err)
 	ro := nomad.RenderOptions{Command: p.runner, Args: []string{"runner"}, KillTimeout: 2 * time.Second,
 		Resources: map[string]nomad.Resources{config.TierQuick: {CPU: 100, MemoryMB: 64}}}
-	for _, name := range append(proofBuilders, "kill-r") {
-		tier := config.TierQuick
-		if name == "kill-r" {
-			tier = config.TierRefleak
-		}
-		pool := config.Pool{Name: name, Platform: "linux-" + arch, Tier: tier, Labels: []string{"self-hosted"}, Stable: true}
+	for _, name := range proofBuilders {
+		pool := config.Pool{Name: name, Platform: "linux-" + arch, Tier: config.TierQuick, Labels: []string{"self-hosted"}, Stable: true}
 		c := config.Config{Pools: []config.Pool{pool}}
 		c.ApplyDefaults()
 		job, err := nomad.RenderPoolJob(c.Pools[0], ro)
@@ -461,4 +481,27 @@ func (p *proofFleet) missed() string {
 		fmt.Fprintf(&b, ", %s %d", k, by[k])
 	}
 	return b.String()
+}
+
+// writes counts the content-creating calls GitHub answered (the ones its
+// write budget counts) and the least time the budget lets them take: the
+// first N of each window go at once, every further N waits a window.
+func (p *proofFleet) writes() (int, time.Duration) {
+	n := 0
+	for _, c := range p.gh.Calls() {
+		if c.Method != "GET" && strings.HasPrefix(c.Path, "/repos/") && c.Status < 400 {
+			n++
+		}
+	}
+	limits := p.limits
+	if len(limits) == 0 {
+		limits = []config.WriteLimit{{Requests: 80, Per: config.Duration(time.Minute)}, {Requests: 500, Per: config.Duration(time.Hour)}}
+	}
+	var bound time.Duration
+	for _, l := range limits {
+		if n > 0 {
+			bound = max(bound, time.Duration((n-1)/l.Requests)*l.Per.D())
+		}
+	}
+	return n, bound
 }

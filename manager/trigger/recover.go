@@ -17,6 +17,10 @@ import (
 // Trigger.recovered (same PR, label and SHA) and not built again.
 const defaultRecoverMinAge = 2 * time.Minute
 
+// searchWait bounds how long the label scan waits for its search: an
+// answer, or GitHub's search bucket to reset.
+const searchWait = 10 * time.Second
+
 // Recover finds open PRs that still carry a trigger label (their webhook
 // was lost, or its handling failed for good) and handles each like the
 // event: the commit the PR had when the label was added (from the stored
@@ -28,7 +32,14 @@ func (t *Trigger) Recover(ctx context.Context) {
 	for _, repo := range t.cfg.Repositories {
 		owner, name := splitRepo(repo.Name)
 		for _, trig := range repo.Triggers {
-			prs, err := t.gh.LabeledOpenPRs(ctx, owner, name, trig.Label)
+			// The scan runs in the trigger's loop: a search bucket GitHub
+			// paused (30 searches a minute, soon spent by scans at every
+			// start) must skip this scan, not hold every request until
+			// the bucket resets. With a deadline the client fails at once
+			// rather than wait beyond it.
+			sctx, cancel := context.WithTimeout(ctx, searchWait)
+			prs, err := t.gh.LabeledOpenPRs(sctx, owner, name, trig.Label)
+			cancel()
 			if err != nil {
 				t.log.Warn("looking for labelled PRs", "repo", repo.Name, "label", trig.Label, "err", err)
 				continue
