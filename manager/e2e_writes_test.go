@@ -79,14 +79,5 @@ func writeTally(t *testing.T, h *harness, requests, builders int) int {
 // every further N waits one more window. A burst cannot drain faster than
 // its writes allow, so drain time is judged against this figure.
 func writeBound(writes int, limits []github.Limit) time.Duration {
-	var bound time.Duration
-	for _, l := range limits {
-		if l.N <= 0 || writes <= 0 {
-			continue
-		}
-		if b := time.Duration((writes-1)/l.N) * l.Per; b > bound {
-			bound = b
-		}
-	}
-	return bound
+	return github.LeastTime(writes, limits)
 }

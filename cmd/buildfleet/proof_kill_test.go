@@ -21,6 +21,7 @@ import (
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -493,15 +494,12 @@ func (p *proofFleet) writes() (int, time.Duration) {
 			n++
 		}
 	}
-	limits := p.limits
-	if len(limits) == 0 {
-		limits = []config.WriteLimit{{Requests: 80, Per: config.Duration(time.Minute)}, {Requests: 500, Per: config.Duration(time.Hour)}}
-	}
-	var bound time.Duration
-	for _, l := range limits {
-		if n > 0 {
-			bound = max(bound, time.Duration((n-1)/l.Requests)*l.Per.D())
+	limits := github.DefaultWriteLimits()
+	if len(p.limits) > 0 {
+		limits = nil
+		for _, l := range p.limits {
+			limits = append(limits, github.Limit{N: l.Requests, Per: l.Per.D()})
 		}
 	}
-	return n, bound
+	return n, github.LeastTime(n, limits)
 }

@@ -309,3 +309,17 @@ func budgeted(r *http.Request) bool {
 	}
 	return !strings.HasPrefix(strings.TrimPrefix(r.URL.Path, "/api/v3"), "/app/")
 }
+
+// LeastTime is the least time the limits let writes content-creating
+// calls take: the first N of each window go at once, every further N
+// waits one more window. A burst of requests cannot drain faster, so its
+// drain time is judged against this figure.
+func LeastTime(writes int, limits []Limit) time.Duration {
+	var least time.Duration
+	for _, l := range limits {
+		if l.N > 0 && writes > 0 {
+			least = max(least, time.Duration((writes-1)/l.N)*l.Per)
+		}
+	}
+	return least
+}
