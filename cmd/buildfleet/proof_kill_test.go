@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -115,7 +116,8 @@ func TestProofKill(t *testing.T) {
 		t.Errorf("%d runner jobs alive on Nomad and %d runner registrations left on GitHub, want none", c.orphans, c.regs)
 	}
 	if t.Failed() {
-		t.Logf("replay with BUILDFLEET_PROOF_SEED=%d", seed)
+		t.Logf("replay with BUILDFLEET_PROOF_SEED=%d; the last manager's log ends:\n%s", seed,
+			tail(filepath.Join(p.logDir, fmt.Sprintf("manager-%02d.log", p.starts)), 40))
 	}
 }
 
@@ -157,6 +159,9 @@ type proofFleet struct {
 	cmd       *exec.Cmd
 	prs       []proofPR
 	limits    []config.WriteLimit // the manager's write budget (empty: GitHub's)
+	starts    int                 // managers started, numbering their logs
+	logDir    string
+	exited    <-chan error // the running manager's end
 	callsSeen int
 }
 
@@ -172,7 +177,7 @@ func startProofFleet(t *testing.T, n int) *proofFleet {
 	must(t, gh.CreateRepo(ghsim.RepoSpec{Owner: "python", Name: "cpython", Org: true, WorkflowsDir: wf}))
 	must(t, gh.AddCollaborator(proofRepo, "triager", "triage"))
 	gh.AddUser("contributor")
-	p := &proofFleet{t: t, gh: gh, ag: ag, bin: bin, runner: runner, addr: freeAddr(t)}
+	p := &proofFleet{t: t, gh: gh, ag: ag, bin: bin, runner: runner, addr: freeAddr(t), logDir: t.TempDir()}
 
 	arch := "x86_64"
 	if runtime.GOARCH == "arm64" {
@@ -222,7 +227,7 @@ pools:
 	t.Cleanup(func() {
 		if p.cmd != nil {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			_ = p.cmd.Wait()
+			<-p.exited
 		}
 	})
 	// The PRs are opened while the manager runs, as they would be: the
@@ -269,18 +274,62 @@ func (p *proofFleet) registerPools(arch string) {
 	}
 }
 
+// start starts the manager and waits for /healthz; its log goes to a
+// file of the test (and with BUILDFLEET_TEST_LOG to the test's log), and
+// a manager that exits or never answers fails the test with its log's end.
 func (p *proofFleet) start() {
+	p.starts++
+	path := filepath.Join(p.logDir, fmt.Sprintf("manager-%02d.log", p.starts))
+	f, err := os.Create(path)
+	must(p.t, err)
+	defer f.Close()
 	p.cmd = exec.Command(p.bin, "serve", "--config", p.cfg)
+	// The config file says everything: the suite's own BUILDFLEET_*
+	// variables are no config keys, and the manager refuses unknown ones.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BUILDFLEET_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Stderr = f
 	if os.Getenv("BUILDFLEET_TEST_LOG") != "" {
-		p.cmd.Stderr = &prefixWriter{t: p.t}
+		p.cmd.Stderr = io.MultiWriter(f, &prefixWriter{t: p.t})
 	}
 	must(p.t, p.cmd.Start())
-	waitHealthy(p.t, p.addr)
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	p.exited = exited
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			p.cmd = nil
+			p.t.Fatalf("manager %d exited (%v) before it answered /healthz; its log ends:\n%s", p.starts, err, tail(path, 30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("manager %d did not answer /healthz within 60s; its log ends:\n%s", p.starts, tail(path, 30))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func (p *proofFleet) kill() {
 	must(p.t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.cmd.Wait()
+	<-p.exited
 	p.cmd = nil
 }
 
