@@ -178,7 +178,9 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 		}
 		return c
 	}
-	if !waitUntil(60*time.Second, func() bool { return refused("pull_request", "labeled") >= n }) {
+	// Bounds grow with the burst: GitHub's write budget paces it.
+	per := time.Duration(n) * time.Second
+	if !waitUntil(60*time.Second+per, func() bool { return refused("pull_request", "labeled") >= n }) {
 		t.Errorf("%d of %d labeled webhooks refused with the disk full", refused("pull_request", "labeled"), n)
 	}
 	time.Sleep(2 * time.Second) // the outage lasts a little longer
@@ -188,7 +190,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	}
 	t.Logf("disk freed: %d labeled webhooks were refused", refused("pull_request", "labeled"))
 
-	if !waitUntil(120*time.Second, func() bool {
+	if !waitUntil(120*time.Second+per, func() bool {
 		rs, _ := h.m.store.RunnersInState(context.Background(), "running")
 		return len(rs) > 0
 	}) {
@@ -210,7 +212,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	t.Logf("disk freed again: %d workflow_job webhooks were refused", refused("workflow_job", "queued")+
 		refused("workflow_job", "in_progress")+refused("workflow_job", "completed"))
 	// Every request came from the label scan: no label webhook was kept.
-	if !waitUntil(120*time.Second, func() bool {
+	if !waitUntil(120*time.Second+3*per, func() bool {
 		rs, _ := h.m.store.ListRequests(context.Background(), n+10)
 		return len(rs) >= n
 	}) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -170,5 +172,55 @@ func TestReconcileAllChecksQuietRunsAtOnce(t *testing.T) {
 	f.reconcile(ctx)
 	if l.asked != 1 {
 		t.Errorf("ReconcileAll held for more than one pass (%d checks)", l.asked)
+	}
+}
+
+// A runner that can no longer take its queued job is replaced when
+// reconciliation sees the job still queued: its child exited without
+// taking it (a stop signal while it waited), or Nomad lost the child (a
+// restart without its state). A child still live and waiting is left.
+func TestQueuedJobWhoseRunnerEndedGetsANewOne(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		state   string // the child's Nomad state as followed
+		live    bool   // listed among Nomad's live children
+		later   time.Duration
+		replace bool
+	}{
+		{name: "exited without taking it", state: "complete", replace: true},
+		{name: "gone from Nomad", state: "pending", later: time.Minute, replace: true},
+		{name: "waiting", state: "running", live: true, later: time.Minute},
+		{name: "just dispatched", state: "pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, st, _, nm := newTestFleet(t, 1)
+			f.jobs = &jobLister{run: github.Run{ID: 7, Status: "in_progress"},
+				jobs: []github.Job{{ID: 100, RunID: 7, Labels: []string{bindingLabel}, Status: "queued"}}}
+			ourRequest(t, st, "dispatched", 7)
+			ctx := context.Background()
+			if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := st.LatestRunner(ctx, 100)
+			ns := tc.state
+			if err := st.UpdateRunner(ctx, 100, 1, store.RunnerFields{NomadState: &ns}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.live {
+				nm.live = []nomad.LiveRunner{{DispatchedJobID: r.NomadJobID, RunnerName: r.RunnerName, Pool: r.Pool}}
+			}
+			f.now = func() time.Time { return time.Now().Add(tc.later) }
+			req, _ := st.Request(ctx, "r1")
+			if _, err := f.reconcileRun(ctx, req, &liveSet{nm: nm}); err != nil {
+				t.Fatal(err)
+			}
+			last, _ := st.LatestRunner(ctx, 100)
+			if replaced := last.Attempt == 2; replaced != tc.replace {
+				t.Errorf("latest attempt %d (%s), want replaced %v", last.Attempt, last.State, tc.replace)
+			}
+			if tc.replace && (len(nm.dispatched) != 2 || len(nm.stopped) == 0) {
+				t.Errorf("dispatched %d, stopped %v: want the old child stopped and a new one", len(nm.dispatched), nm.stopped)
+			}
+		})
 	}
 }

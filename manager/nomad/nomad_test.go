@@ -312,6 +312,7 @@ func TestRunnerPools(t *testing.T) {
 	t.Run("donor pause and drain commands", func(t *testing.T) { testDonorCommands(t, f, linux) })
 	t.Run("a bare drain -disable wakes waiting runners", func(t *testing.T) { testBareUndrainWithWatcher(t, f, linux) })
 	t.Run("watch follows a runner and resumes from an index", func(t *testing.T) { testWatch(t, f, linux, bsd) })
+	t.Run("how a runner ended", func(t *testing.T) { testRunnerKilled(t, f, linux) })
 }
 
 // jobEvents reads the Job topic from the start until child's registration
