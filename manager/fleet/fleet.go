@@ -18,8 +18,13 @@
 //	   failed/lost/stopped while the job is still queued ──▶ failed: registration,
 //	      variable and child removed; attempt+1 with a new JIT config; after
 //	      maxAttempts status error "the fleet could not start a runner: <reason>"
+//	   exited (complete) or gone from Nomad while GitHub still lists the job
+//	      queued (a stop signal, a Nomad that lost its state) ──▶ the same
+//	      (found by reconciliation: see notWaiting)
 //	workflow_job.in_progress ──▶ running        status pending "running on <runner>"
 //	workflow_job.completed   ──▶ completed      status success / failure / error "cancelled"
+//	                              (a failure whose runner Nomad killed or lost ──▶ lost:
+//	                               status error, never the PR's failure; see killed)
 //	                              (Nomad child stopped and purged, JIT variable deleted;
 //	                               a runner still pending also loses its registration)
 //	workflow_run.completed (cancelled) ──▶ every pending runner of the run released
