@@ -168,20 +168,26 @@ func (d *diskOutage) fill(t *testing.T, h *harness, _ *nomadtest.Agent) {
 // the disk; then fills it again once a runner runs its job, until a
 // completed webhook was refused, and frees it again.
 func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
-	n := labelledPRs(t, h)
-	refused := func(event, action string) int {
+	n := labelCandidates(t, h) // every open PR was labelled
+	count := func(event, action string, status int) int {
 		c := 0
 		for _, dl := range h.gh.Deliveries() {
-			if dl.Event == event && dl.Action == action && dl.StatusCode == http.StatusServiceUnavailable {
+			if dl.Event == event && dl.Action == action && (status == 0 || dl.StatusCode == status) {
 				c++
 			}
 		}
 		return c
 	}
+	refused := func(event, action string) int { return count(event, action, http.StatusServiceUnavailable) }
 	// Bounds grow with the burst: GitHub's write budget paces it.
 	per := time.Duration(n) * time.Second
-	if !waitUntil(60*time.Second+per, func() bool { return refused("pull_request", "labeled") >= n }) {
-		t.Errorf("%d of %d labeled webhooks refused with the disk full", refused("pull_request", "labeled"), n)
+	// A full disk refuses most writes, not all: SQLite reuses the free
+	// pages it has, so some labels may still be kept, and handled at once.
+	if !waitUntil(60*time.Second+per, func() bool { return count("pull_request", "labeled", 0) >= n }) {
+		t.Errorf("%d of %d labeled webhooks sent", count("pull_request", "labeled", 0), n)
+	}
+	if refused("pull_request", "labeled") == 0 {
+		t.Errorf("no labeled webhook refused with the disk full")
 	}
 	time.Sleep(2 * time.Second) // the outage lasts a little longer
 	if err := os.Remove(d.filler()); err != nil {
@@ -218,12 +224,6 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	}) {
 		t.Errorf("labels refused during the outage were not all found again")
 	}
-}
-
-// labelledPRs counts the open PRs carrying the trigger label, as the label
-// scan finds them (GitHub's issue search).
-func labelledPRs(t *testing.T, h *harness) int {
-	return searchCount(t, h, "repo:"+e2eRepo+" is:pr is:open label:\""+quick+"\"")
 }
 
 // labelCandidates counts the open PRs.

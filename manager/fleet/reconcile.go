@@ -210,6 +210,11 @@ func (f *Fleet) applyJobs(ctx context.Context, req store.Request, live *liveSet,
 			done = false
 		}
 		a, err := f.reconcileJob(ctx, req, j, live)
+		// An action that failed (the store refused a write, Nomad is down)
+		// is no change: the run's checks back off as for a quiet run
+		// instead of listing its jobs every ReconcileEvery while nothing
+		// can be done (ReconcileAll brings them back after a store outage).
+		a = a && err == nil
 		if err != nil {
 			if !errors.Is(err, errPending) {
 				f.log.Warn("reconciling a job", "request", req.ID, "job", j.ID, "err", err)
