@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func nomadSetup(_ *testing.T, s *fleetSetup) {
 // The manager must register the pools again and end every job with one
 // result — a new runner's, or the fleet's error — never the PR's failure.
 func restartNomadMidBurst(t *testing.T, h *harness, ag *nomadtest.Agent) {
-	if !waitUntil(60*time.Second, func() bool {
+	if !waitUntil(t, 60*time.Second, func() bool {
 		rs, _ := h.m.store.RunnersInState(context.Background(), "running")
 		return len(rs) > 0
 	}) {
@@ -54,7 +55,7 @@ func restartNomadMidBurst(t *testing.T, h *harness, ag *nomadtest.Agent) {
 	// The drain waits for this: every builder's result, none the PR's
 	// failure (the workflow's steps all pass).
 	var reqs []string
-	waitUntil(300*time.Second, func() bool {
+	waitUntil(t, 300*time.Second, func() bool {
 		rs, _ := h.m.store.ListRequests(context.Background(), 1000)
 		reqs = reqs[:0]
 		for _, r := range rs {
@@ -75,7 +76,7 @@ func restartNomadMidBurst(t *testing.T, h *harness, ag *nomadtest.Agent) {
 	// The pools come back even when no runner needed one since (all
 	// jobs ended as the fleet's error): the watch reconnects with backoff.
 	var missing []string
-	if !waitUntil(60*time.Second, func() bool {
+	if !waitUntil(t, 60*time.Second, func() bool {
 		missing = missing[:0]
 		for _, p := range h.cfg.Pools {
 			if _, _, err := ag.Client.Jobs().Info("runner-"+p.Name, nil); err != nil {
@@ -90,10 +91,15 @@ func restartNomadMidBurst(t *testing.T, h *harness, ag *nomadtest.Agent) {
 
 // waitUntil polls cond until it holds or within has passed; it reports
 // whether cond held. (eventually fails the test, which only the test's own
-// goroutine may do.)
-func waitUntil(within time.Duration, cond func() bool) bool {
+// goroutine may do.) Once the test has ended (the drain gave up on a
+// scenario still waiting here), it ends the calling goroutine, which may
+// no longer report anything.
+func waitUntil(t *testing.T, within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !cond() {
+		if t.Context().Err() != nil {
+			runtime.Goexit()
+		}
 		if time.Now().After(deadline) {
 			return false
 		}
@@ -145,7 +151,7 @@ func (d *diskOutage) fill(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	if err := h.gh.PushPR(e2eRepo, h.pr, h.sha); err != nil {
 		t.Fatal(err)
 	}
-	if !waitUntil(60*time.Second, func() bool {
+	if !waitUntil(t, 60*time.Second, func() bool {
 		kept := map[string]int{}
 		for _, dl := range h.gh.Deliveries() {
 			if dl.Event == "pull_request" && dl.StatusCode/100 == 2 {
@@ -183,7 +189,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	per := time.Duration(n) * time.Second
 	// A full disk refuses most writes, not all: SQLite reuses the free
 	// pages it has, so some labels may still be kept, and handled at once.
-	if !waitUntil(60*time.Second+per, func() bool { return count("pull_request", "labeled", 0) >= n }) {
+	if !waitUntil(t, 60*time.Second+per, func() bool { return count("pull_request", "labeled", 0) >= n }) {
 		t.Errorf("%d of %d labeled webhooks sent", count("pull_request", "labeled", 0), n)
 	}
 	if refused("pull_request", "labeled") == 0 {
@@ -196,7 +202,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	}
 	t.Logf("disk freed: %d labeled webhooks were refused", refused("pull_request", "labeled"))
 
-	if !waitUntil(120*time.Second+per, func() bool {
+	if !waitUntil(t, 120*time.Second+per, func() bool {
 		rs, _ := h.m.store.RunnersInState(context.Background(), "running")
 		return len(rs) > 0
 	}) {
@@ -207,7 +213,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 		t.Errorf("filling the disk again: %v", err)
 		return
 	}
-	if !waitUntil(60*time.Second, func() bool { return refused("workflow_job", "completed") > 0 }) {
+	if !waitUntil(t, 60*time.Second, func() bool { return refused("workflow_job", "completed") > 0 }) {
 		t.Errorf("no completed webhook refused while the disk was full")
 	}
 	time.Sleep(2 * time.Second)
@@ -218,7 +224,7 @@ func (d *diskOutage) outages(t *testing.T, h *harness, _ *nomadtest.Agent) {
 	t.Logf("disk freed again: %d workflow_job webhooks were refused", refused("workflow_job", "queued")+
 		refused("workflow_job", "in_progress")+refused("workflow_job", "completed"))
 	// Every request came from the label scan: no label webhook was kept.
-	if !waitUntil(120*time.Second+3*per, func() bool {
+	if !waitUntil(t, 120*time.Second+3*per, func() bool {
 		rs, _ := h.m.store.ListRequests(context.Background(), n+10)
 		return len(rs) >= n
 	}) {
