@@ -72,12 +72,17 @@ func TestProofKill(t *testing.T) {
 		kind := "right after the labels"
 		if i > 0 {
 			kind = killKinds[rng.IntN(len(killKinds))]
+			if n > 10 {
+				// A large burst drains for minutes: spread the kills
+				// over it, not only over its first seconds.
+				time.Sleep(time.Duration(rng.Int64N(int64(time.Duration(n) * 150 * time.Millisecond))))
+			}
 		}
 		if p.waitMoment(kind, rng, n) {
 			kind += " (moment not reached)"
 		}
 		p.kill()
-		moments = append(moments, kind)
+		moments = append(moments, fmt.Sprintf("%s at %s", kind, time.Since(start).Round(100*time.Millisecond)))
 		p.start()
 	}
 	t.Logf("proof kill: %d SIGKILLs: %s", len(moments), strings.Join(moments, "; "))
