@@ -121,8 +121,7 @@ func TestProofKill(t *testing.T) {
 		t.Errorf("%d runner jobs alive on Nomad and %d runner registrations left on GitHub, want none", c.orphans, c.regs)
 	}
 	if t.Failed() {
-		t.Logf("replay with BUILDFLEET_PROOF_SEED=%d; the last manager's log ends:\n%s", seed,
-			tail(filepath.Join(p.logDir, fmt.Sprintf("manager-%02d.log", p.starts)), 40))
+		t.Logf("replay with BUILDFLEET_PROOF_SEED=%d; the managers' warnings:\n%s", seed, p.warnings(80))
 	}
 }
 
@@ -556,4 +555,19 @@ func (p *proofFleet) writes() (int, time.Duration) {
 		}
 	}
 	return n, github.LeastTime(n, limits)
+}
+
+// warnings returns the last n warnings and errors of every manager's log,
+// oldest first, each after the number of the manager that logged it.
+func (p *proofFleet) warnings(n int) string {
+	var out []string
+	for i := 1; i <= p.starts; i++ {
+		b, _ := os.ReadFile(filepath.Join(p.logDir, fmt.Sprintf("manager-%02d.log", i)))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				out = append(out, fmt.Sprintf("%02d %s", i, l))
+			}
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "\n")
 }

@@ -144,30 +144,37 @@ func (f *Fleet) release(ctx context.Context, r store.Runner) {
 	}
 }
 
-// resumeRegistration frees an attempt's runner name after a restart left
-// its registration without a recorded JIT config: the registration is
-// deleted so that the same attempt can register again. taken reports a
-// registration that is busy: its runner got the config (the secret was
-// written before the restart) and took a job, so the attempt goes on.
-func (f *Fleet) resumeRegistration(ctx context.Context, r store.Runner) (taken bool, err error) {
+// resumeRegistration frees an attempt's runner name that a restart left
+// registered without a recorded JIT config, so that the same attempt can
+// register again: no runner has that config (the secret is written only
+// after the id is recorded).
+func (f *Fleet) resumeRegistration(ctx context.Context, r store.Runner) error {
+	gr, err := f.registration(ctx, r)
+	if err != nil || gr == nil {
+		return err
+	}
+	f.log.Info("removing the registration a restart left", "runner", r.RunnerName)
+	owner, repo := splitRepo(r.Repo)
+	if err := f.gh.DeleteRunner(ctx, owner, repo, gr.ID); err != nil && !errors.Is(err, github.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// registration finds the GitHub registration of an attempt's runner by
+// its name; nil when there is none.
+func (f *Fleet) registration(ctx context.Context, r store.Runner) (*github.SelfHostedRunner, error) {
 	owner, repo := splitRepo(r.Repo)
 	rs, err := f.gh.ListRunners(ctx, owner, repo)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	for _, gr := range rs {
-		if gr.Name != r.RunnerName {
-			continue
-		}
-		if gr.Busy {
-			return true, nil
-		}
-		f.log.Info("removing the registration a restart left", "runner", r.RunnerName)
-		if err := f.gh.DeleteRunner(ctx, owner, repo, gr.ID); err != nil && !errors.Is(err, github.ErrNotFound) {
-			return false, err
+		if gr.Name == r.RunnerName {
+			return &gr, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // isActive tells whether an attempt may still have a live runner.

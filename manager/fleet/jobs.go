@@ -123,10 +123,13 @@ func (p poolFull) Error() string { return fmt.Sprintf("pool full (%d active)", p
 func (p poolFull) Unwrap() error { return errPending }
 
 // start takes a runner row in state starting to dispatched: a JIT config
-// from GitHub, then a Nomad dispatch. The JIT config is never stored; if
-// the process died after GitHub issued it, its registration is removed
-// and the same attempt gets a new one (see resumeRegistration): a restart
-// is not the host's failure and must not use up the job's attempts.
+// from GitHub, then a Nomad dispatch. The JIT config is never stored. If
+// the process died after GitHub issued it and before recording its id,
+// the registration is removed and the same attempt registers again (see
+// resumeRegistration): no runner can have that config, and a restart must
+// not use up the job's attempts. Once the id is recorded the secret may
+// have reached the child: a runner that connected with it goes on, any
+// other attempt is abandoned (its child stopped, which blames no host).
 func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) error {
 	pool := f.pool(r.Pool)
 	if pool == nil {
@@ -134,14 +137,10 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	}
 	var err error
 	if r.RunnerID != 0 {
-		taken, err := f.resumeRegistration(ctx, r)
-		if err != nil {
-			return f.fail(ctx, r, pool, fmt.Errorf("JIT config lost in a restart: %w", err))
-		}
-		if taken {
+		if gr, err := f.registration(ctx, r); err == nil && gr != nil && (gr.Busy || gr.Status == "online") {
 			return f.markDispatched(ctx, req, r, *pool)
 		}
-		r.RunnerID = 0
+		return f.fail(ctx, r, pool, errors.New("JIT config lost in a restart"))
 	}
 	// The child first: its task waits for the JIT config, which is fetched
 	// and written while Nomad places the allocation. The idempotency token
@@ -173,7 +172,7 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 		// The name is this attempt's own: a run of this step before a
 		// restart registered it and died before recording the id. No
 		// runner has its config (the secret is written after the id).
-		if _, ferr := f.resumeRegistration(ctx, r); ferr != nil {
+		if ferr := f.resumeRegistration(ctx, r); ferr != nil {
 			return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", ferr))
 		}
 		id, jit, err = f.jitConfig(ctx, *pool, req.Repo, r.RunnerName, b.Labels)

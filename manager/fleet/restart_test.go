@@ -9,23 +9,32 @@ import (
 )
 
 // TestRestartBetweenJITConfigAndDispatched resumes an attempt that a
-// SIGKILL left in state starting after GitHub issued its JIT config: the
-// registration it left is removed and the same attempt registers again
-// (a restart is not a host's failure and must not use up the job's
-// attempts), unless its runner already took a job.
+// SIGKILL left in state starting after GitHub issued its JIT config. With
+// the id not recorded, no runner can have the config: its registration is
+// removed and the same attempt registers again (a restart is not a host's
+// failure and must not use up the job's attempts). With the id recorded
+// the secret may have reached the child: a runner that connected goes on,
+// any other attempt is abandoned with its child stopped (a stopped child
+// blames no host), as the config is lost.
 func TestRestartBetweenJITConfigAndDispatched(t *testing.T) {
 	const name = "bf-linux-quick-100-1"
 	for _, tc := range []struct {
 		test     string
 		runnerID int64 // recorded before the kill (0: the process died first)
+		status   string
 		busy     bool
-		// wantJIT is the number of JIT configs issued on resuming.
+		// wantState is the attempt's state after the restart's pass,
+		// wantJIT the JIT configs issued, wantDeleted the registrations
+		// removed, wantStopped the children stopped.
+		wantState   string
 		wantJIT     int
 		wantDeleted int
+		wantStopped int
 	}{
-		{"id not recorded", 0, false, 1, 1},
-		{"id recorded, secret maybe written", 41, false, 1, 1},
-		{"runner took its job", 41, true, 0, 0},
+		{"id not recorded", 0, "offline", false, StateDispatched, 1, 1, 0},
+		{"id recorded, runner not connected", 41, "offline", false, StateFailed, 0, 1, 1},
+		{"id recorded, runner connected", 41, "online", false, StateDispatched, 0, 0, 0},
+		{"runner took its job", 41, "online", true, StateDispatched, 0, 0, 0},
 	} {
 		t.Run(tc.test, func(t *testing.T) {
 			f, st, gh, nm := newTestFleet(t, 4)
@@ -35,22 +44,18 @@ func TestRestartBetweenJITConfigAndDispatched(t *testing.T) {
 				Pool: "linux-quick", RunnerName: name, RunnerID: tc.runnerID, NomadJobID: "child-0", State: StateStarting}); err != nil {
 				t.Fatal(err)
 			}
-			gh.registered = []github.SelfHostedRunner{{ID: 41, Name: name, Status: "offline", Busy: tc.busy}}
-			if err := f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
-				t.Fatalf("queued after the restart: %v", err)
-			}
-			r, err := st.LatestRunner(ctx, 100)
+			gh.registered = []github.SelfHostedRunner{{ID: 41, Name: name, Status: tc.status, Busy: tc.busy}}
+			_ = f.HandleJob(ctx, delivery("d1", "queued", 100, 7, ""))
+			r, err := st.Runner(ctx, 100, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Attempt != 1 || r.State != StateDispatched {
-				t.Errorf("attempt %d in state %s, want attempt 1 dispatched", r.Attempt, r.State)
+			if r.State != tc.wantState {
+				t.Errorf("attempt 1 in state %s, want %s", r.State, tc.wantState)
 			}
-			if len(gh.jit) != tc.wantJIT || len(gh.deleted) != tc.wantDeleted {
-				t.Errorf("%d JIT configs issued, registrations deleted %v; want %d and %d", len(gh.jit), gh.deleted, tc.wantJIT, tc.wantDeleted)
-			}
-			if len(nm.stopped) != 0 {
-				t.Errorf("children stopped %v, want the attempt's child kept", nm.stopped)
+			if len(gh.jit) != tc.wantJIT || len(gh.deleted) != tc.wantDeleted || len(nm.stopped) != tc.wantStopped {
+				t.Errorf("%d JIT configs issued, registrations deleted %v, children stopped %v; want %d, %d and %d",
+					len(gh.jit), gh.deleted, nm.stopped, tc.wantJIT, tc.wantDeleted, tc.wantStopped)
 			}
 		})
 	}
