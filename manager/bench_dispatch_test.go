@@ -19,8 +19,8 @@ const dispatchRounds = 120
 // and dispatched_at), over dispatchRounds labels of a one-builder tier on
 // a real Nomad agent and ghsim. Each round waits for its job to finish, so
 // every sample is one webhook meeting an idle manager, as DESIGN.md's
-// figure (p99 ≤ 20 ms) means it; BenchmarkLabelToRunnerStarted's ten
-// rounds are too few for a p99.
+// figure (p99 ≤ 20 ms) means it; BenchmarkLabelToRunnerStarted's
+// twenty rounds are too few for a p99.
 func BenchmarkWebhookToDispatch(b *testing.B) {
 	pools := []config.Pool{fleetPools()[0], fleetPools()[3]}
 	// A round writes to GitHub about six times: at GitHub's 80 a minute

@@ -3,10 +3,10 @@ package main
 // figures lists BENCHMARKS.md's rows: each names the benchmark and the
 // b.ReportMetric units it is read from, and DESIGN.md's target.
 var figures = []Figure{
-	{Name: "label → runner started (median of 10)", Bench: "BenchmarkLabelToRunnerStarted",
+	{Name: "label → runner started (median of 20)", Bench: "BenchmarkLabelToRunnerStarted",
 		Measured: "label-to-runner-ns", Baseline: "bare-pool-dispatch-ns", Ratio: "x-vs-bare-pool-dispatch", Scale: 1e-6, Show: " ms",
 		Target: "ratio ≤ 1.2×", OnRatio: true, Max: true, Limit: 1.2,
-		Note: "baseline: the same runner job dispatched by hand on the same Nomad agent → its task's first output."},
+		Note: "label added on ghsim → the runner script's first line on a real Nomad agent (trigger, workflow dispatch, queued webhook, fleet, JIT config, Nomad), median of 20; baseline, alternating with it: the same runner job dispatched by hand on the same agent, its JIT variable written at once → its task's first output. ghsim makes its runners' RSA keys ahead of the JIT config's answer, as GitHub makes them on its own servers; made in the answer they cost 50–300 ms of this machine's CPU and were most of a 1.4–1.8× ratio."},
 	{Name: "label → runner started vs a minimal raw_exec dispatch", Bench: "BenchmarkLabelToRunnerStarted",
 		Measured: "label-to-runner-ns", Baseline: "bare-dispatch-ns", Ratio: "x-vs-bare-dispatch", Scale: 1e-6, Show: " ms",
 		Note: "stricter baseline (no template rendering of the JIT config); informational."},
@@ -22,7 +22,7 @@ var figures = []Figure{
 	{Name: "reconcile tick, 1,000 finished jobs", Bench: "BenchmarkReconcileWithHistory/history=1000",
 		Measured: "tick-µs", Baseline: "baseline-tick-µs", Ratio: "x-vs-history-100", Show: " µs",
 		Target: "ratio ≤ 2× (grows with changes, not history)", OnRatio: true, Max: true, Limit: 2,
-		Note: "baseline: the same tick with 100 finished jobs; both with 20 runners in flight."},
+		Note: "one fleet tick (pending deliveries, runners in flight, open requests, the sweep's reads) against a store of that history; baseline: the same tick with 100 finished jobs, the two ticking in turn, medians of 101 ticks each (a busy moment slows both alike); both with 20 runners in flight."},
 	{Name: "reconcile tick, 10,000 finished jobs", Bench: "BenchmarkReconcileWithHistory/history=10000",
 		Measured: "tick-µs", Baseline: "baseline-tick-µs", Ratio: "x-vs-history-100", Show: " µs",
 		Target: "ratio ≤ 2× (grows with changes, not history)", OnRatio: true, Max: true, Limit: 2},
@@ -47,7 +47,7 @@ var figures = []Figure{
 	{Name: "burst of 100 requests × 2 builders: drain time vs the write-budget bound", Bench: "BenchmarkBurst",
 		Measured: "drain-s", Baseline: "write-bound-s", Ratio: "x-vs-write-bound", Show: " s",
 		Target: "≤ 1.25× the bound", OnRatio: true, Max: true, Limit: 1.25,
-		Note: "100 PRs labelled at once, 2 builders each, through the real trigger, fleet and reporter (ghsim, a Nomad dev agent, ghsim's runner, 12 runners per pool), with GitHub's write limits at 1/40 of their windows (80 per 1.5 s, 500 per 90 s); drain: first label → every request done, every builder's final result on its PR, no result left to write; baseline: the least time the budget lets the burst's own writes take (the first 500 at once, each further 500 one window later: 90 s here, an hour on GitHub)."},
+		Note: "100 PRs labelled at once, 2 builders each, through the real trigger, fleet and reporter (ghsim, a Nomad dev agent, ghsim's runner, 12 runners per pool), with GitHub's write limits at 1/40 of their windows (80 per 1.5 s, 500 per 90 s); drain: first label → every request done, every builder's final result on its PR, no result left to write; baseline: the least time the budget lets the burst's own writes take (the first 500 at once, each further 500 one window later: 90 s for up to 1,000 writes, 180 s up to 1,500; an hour or two on GitHub). The bound moves by a whole window when the writes cross a multiple of 500: read it with the writes per request below."},
 	{Name: "GitHub writes per builder in that burst", Bench: "BenchmarkBurst",
 		Measured: "writes/builder", Baseline: "design-writes/builder", Ratio: "x-vs-design-writes",
 		Target: "≤ 4.5 (2 + 3 per builder, plus one comment)", Max: true, Limit: 4.5,

@@ -54,7 +54,7 @@ func TestRowsAndWrite(t *testing.T) {
 			t.Errorf("%s: got %q %q %q %q, want %q %q %q %q", name, r.Measured, r.Baseline, r.Ratio, r.OK, measured, baseline, ratio, ok)
 		}
 	}
-	check("label → runner started (median of 10)", "1100 ms", "1000 ms", "1.10×", "yes")
+	check("label → runner started (median of 20)", "1100 ms", "1000 ms", "1.10×", "yes")
 	check("webhook → Nomad dispatch, p99", "19.0 ms", "—", "—", "yes")
 	check("webhook → Nomad dispatch, p50", "7.00 ms", "—", "—", "—")
 	check("burst of 100 requests × 2 builders: drain time vs the write-budget bound", "110 s", "90.0 s", "1.22×", "yes")
@@ -75,7 +75,7 @@ func TestRowsAndWrite(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| figure | measured | baseline | ratio | target | ok? |",
-		"| label → runner started (median of 10) | 1100 ms | 1000 ms | 1.10× | ratio ≤ 1.2× | yes |",
+		"| label → runner started (median of 20) | 1100 ms | 1000 ms | 1.10× | ratio ≤ 1.2× | yes |",
 		"| webhook intake | 2500 /s | 250 /s | 10.0× | ≥ 2000 deliveries/s | yes |",
 		"- Nomad: Nomad v1.10.5", "- Cores: 2", "- Date: 2026-11-28 09:00 UTC",
 		"## Failures in this run", "`--- FAIL: BenchmarkPages/history=10000`",
