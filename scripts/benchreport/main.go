@@ -39,7 +39,8 @@ func run(in, out, nomad, command string) error {
 		return err
 	}
 	m := Machine{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPU: cpuModel(res.CPU),
-		Cores: strconv.Itoa(runtime.NumCPU()), Memory: memTotal(), Go: runtime.Version(), Nomad: nomadVersion(nomad), Command: command}
+		Cores: strconv.Itoa(runtime.NumCPU()), Memory: memTotal(), Go: runtime.Version(), Nomad: nomadVersion(nomad), Command: command,
+		Load: loadAverage()}
 	w, err := os.Create(out)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", out, err)
@@ -98,4 +99,17 @@ func nomadVersion(bin string) string {
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(line)
+}
+
+// loadAverage is /proc/loadavg's first three fields ("" elsewhere).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], ", ")
 }

@@ -160,6 +160,9 @@ func num(v float64) string {
 // Machine describes where the figures were measured.
 type Machine struct {
 	Date, CPU, Cores, Memory, Go, Nomad, Command string
+	// Load is the machine's load average when the report was written:
+	// shared with other work, its absolute times follow it.
+	Load string
 }
 
 // Write renders BENCHMARKS.md.
@@ -170,8 +173,12 @@ func Write(w io.Writer, m Machine, rows []Row, failed []string) error {
 	b.WriteString("stands beside its baseline measured in the same run on the same machine;\n")
 	b.WriteString("the targets are DESIGN.md's. One short run on a shared machine: read the\n")
 	b.WriteString("ratios more than the absolute times.\n\n")
-	fmt.Fprintf(&b, "- Date: %s\n- CPU: %s\n- Cores: %s\n- Memory: %s\n- Go: %s\n- Nomad: %s\n- Command: `%s`\n\n",
+	fmt.Fprintf(&b, "- Date: %s\n- CPU: %s\n- Cores: %s\n- Memory: %s\n- Go: %s\n- Nomad: %s\n- Command: `%s`\n",
 		m.Date, m.CPU, m.Cores, m.Memory, m.Go, m.Nomad, m.Command)
+	if m.Load != "" {
+		fmt.Fprintf(&b, "- Load average (1, 5, 15 min) as the run ended: %s\n", m.Load)
+	}
+	b.WriteString("\n")
 	b.WriteString("| figure | measured | baseline | ratio | target | ok? |\n|---|---|---|---|---|---|\n")
 	var notes []string
 	for _, r := range rows {

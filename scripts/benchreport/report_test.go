@@ -68,7 +68,7 @@ func TestRowsAndWrite(t *testing.T) {
 	check("reconcile tick, 100,000 finished jobs", "450 µs", "300 µs", "1.50×", "yes")
 
 	var b strings.Builder
-	m := Machine{Date: "2026-11-28 09:00 UTC", CPU: res.CPU, Cores: "2", Memory: "8.0 GiB", Go: "go1.26", Nomad: "Nomad v1.10.5", Command: "make bench"}
+	m := Machine{Date: "2026-11-28 09:00 UTC", CPU: res.CPU, Cores: "2", Memory: "8.0 GiB", Go: "go1.26", Nomad: "Nomad v1.10.5", Command: "make bench", Load: "3.10, 2.50, 2.00"}
 	if err := Write(&b, m, res.Rows(figures), res.Failed); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +78,7 @@ func TestRowsAndWrite(t *testing.T) {
 		"| label → runner started (median of 20) | 1100 ms | 1000 ms | 1.10× | ratio ≤ 1.2× | yes |",
 		"| webhook intake | 2500 /s | 250 /s | 10.0× | ≥ 2000 deliveries/s | yes |",
 		"- Nomad: Nomad v1.10.5", "- Cores: 2", "- Date: 2026-11-28 09:00 UTC",
+		"- Load average (1, 5, 15 min) as the run ended: 3.10, 2.50, 2.00",
 		"## Failures in this run", "`--- FAIL: BenchmarkPages/history=10000`",
 	} {
 		if !strings.Contains(out, want) {
