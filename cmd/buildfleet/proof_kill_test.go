@@ -153,20 +153,19 @@ type proofPR struct {
 // proofFleet is ghsim, a Nomad agent with the pools' jobs, and the manager
 // as a process.
 type proofFleet struct {
-	t         *testing.T
-	gh        *ghsim.Server
-	ag        *nomadtest.Agent
-	st        *store.Store
-	bin, cfg  string
-	runner    string // ghsim's stand-in runner
-	addr      string
-	cmd       *exec.Cmd
-	prs       []proofPR
-	limits    []config.WriteLimit // the manager's write budget (empty: GitHub's)
-	starts    int                 // managers started, numbering their logs
-	logDir    string
-	exited    <-chan error // the running manager's end
-	callsSeen int
+	t        *testing.T
+	gh       *ghsim.Server
+	ag       *nomadtest.Agent
+	st       *store.Store
+	bin, cfg string
+	runner   string // ghsim's stand-in runner
+	addr     string
+	cmd      *exec.Cmd
+	prs      []proofPR
+	limits   []config.WriteLimit // the manager's write budget (empty: GitHub's)
+	starts   int                 // managers started, numbering their logs
+	logDir   string
+	exited   <-chan error // the running manager's end
 }
 
 func startProofFleet(t *testing.T, n int) *proofFleet {
