@@ -14,12 +14,20 @@ import (
 	"github.com/buildfleet/buildfleet/internal/nomadtest"
 )
 
-// The reliability suite (`make proof`): N labelled PRs × 2 builders on a
-// real Nomad agent and ghsim, under each fault scenario, counting what a
-// user would see lost or doubled. It runs only with BUILDFLEET_PROOF set
-// (make proof sets it): N from BUILDFLEET_PROOF_N (default 4), scenarios
-// from BUILDFLEET_PROOF_SCENARIOS, a comma-separated list of
-// none, github, webhooks (default all).
+// The reliability suite: N labelled PRs × 2 builders on a real Nomad agent
+// and ghsim, under each fault scenario, counting what a user would see lost
+// or doubled, and the drain time against the least time GitHub's write
+// budget allows for the writes the burst took.
+//
+// `make test` runs its short form (3 PRs per scenario, every scenario):
+// it asserts no loss and no duplicate, with a generous deadline and no
+// timing figure held to a bound. `make proof` sets BUILDFLEET_PROOF and
+// runs the full form: N from BUILDFLEET_PROOF_N (default 100), and holds
+// the drain to proofRatioMax × the write bound wherever that bound is at
+// least proofRatioMin × the fleet's own floor (see fleetFloor): below that
+// the machine, not GitHub's budget, sets the pace, and the ratio is only
+// printed. BUILDFLEET_PROOF_SCENARIOS, a comma-separated list of names,
+// picks scenarios (default all, including those other files add).
 
 // proofScenario is one fault set: ghsim faults that fire with their ratio
 // on every matching call or delivery, and optionally a change to the
@@ -40,9 +48,11 @@ type proofScenario struct {
 // files add theirs in init.
 var proofScenarios = []proofScenario{
 	{name: "none"},
+	// 20 % of GitHub's answers are 5xx and 20 % of the rest 429 with
+	// Retry-After, as the issue asks (at least 20 % each).
 	{name: "github", faults: []ghsim.Fault{
-		{Kind: ghsim.FaultServerError, Path: `^/repos/`, Ratio: 0.1, Status: 502},
-		{Kind: ghsim.FaultTooMany, Path: `^/repos/`, Ratio: 0.1, RetryAfter: 1},
+		{Kind: ghsim.FaultServerError, Path: `^/repos/`, Ratio: 0.2, Status: 502},
+		{Kind: ghsim.FaultTooMany, Path: `^/repos/`, Ratio: 0.2, RetryAfter: 1},
 	}},
 	{name: "webhooks", faults: []ghsim.Fault{
 		{Kind: ghsim.FaultDrop, Ratio: 0.1},
@@ -52,10 +62,10 @@ var proofScenarios = []proofScenario{
 }
 
 func TestProof(t *testing.T) {
-	if os.Getenv("BUILDFLEET_PROOF") == "" {
-		t.Skip("the reliability suite runs with BUILDFLEET_PROOF=1 (make proof)")
+	n := 3 // the short form
+	if os.Getenv("BUILDFLEET_PROOF") != "" {
+		n = 100
 	}
-	n := 4
 	if v := os.Getenv("BUILDFLEET_PROOF_N"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
@@ -81,9 +91,15 @@ func TestProof(t *testing.T) {
 // duplicate comment, no orphan Nomad job or runner registration.
 func proofRun(t *testing.T, n int, sc proofScenario) {
 	builders := []config.Pool{fleetPools()[0], fleetPools()[1]}
+	limits := proofWriteLimits()
+	// The label scan runs every second and builds labels older than 30 s,
+	// so a dropped labeled webhook is recovered within the drain; younger
+	// labels are left to their webhook, which a burst of 100 may hold in
+	// the trigger's backlog for seconds.
 	setup := fleetSetup{pools: append(builders, fleetPools()[3]),
-		reconcileEvery: 300 * time.Millisecond,
-		configure:      func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 4, 4 }}
+		reconcileEvery: 300 * time.Millisecond, recoverEvery: time.Second, recoverMinAge: 30 * time.Second,
+		writeLimits: limits, ghsim: ghsim.Options{SecondaryLimits: ghsimLimits(limits)},
+		configure: func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 8, 8 }}
 	if sc.setup != nil {
 		sc.setup(t, &setup)
 	}
@@ -143,13 +159,15 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 		}
 		reqs, _ := h.m.store.ListRequests(context.Background(), n+10)
 		for _, r := range reqs {
-			if r.State != "done" {
-				return false
+			if !r.State.Final() || r.State == "done" && r.Reason == "" {
+				return false // in flight, or no outcome yet: a builder's result is not final
 			}
 		}
 		return len(reqs) >= n
 	}
-	deadline := start.Add(time.Duration(60+3*n) * time.Second)
+	// Generous: a busy machine must not fail the short form, and the full
+	// form waits for about ten writes a request at the budget's pace.
+	deadline := start.Add(time.Duration(120+3*n)*time.Second + 2*writeBound(10*n, setup.writeLimits))
 	for !drained() && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -196,8 +214,34 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 		regs = h.ghRunnerNames()
 		return orphans == 0 && len(regs) == 0
 	})
-	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d, drained in %s",
-		n, len(builders), len(reqs), len(runs), oneResult, n*len(builders), missing, doubled, dupComments, orphans, len(regs), drain.Round(time.Millisecond))
+	for _, p := range prs {
+		if fs := final(p.sha); len(fs) < len(builders) {
+			var req any = "no request"
+			for _, r := range reqs {
+				if r.PR == p.n {
+					req = fmt.Sprintf("request %s state %s run %d reason %q", r.ID, r.State, r.RunID, r.Reason)
+					t.Logf("PR %d: %s; results %v; jobs %+v", p.n, req, fs, h.jobsOf(r.ID))
+				}
+			}
+		}
+	}
+	writes := writeTally(t, h, n, len(builders))
+	attempts, refused := budgetSpent(h)
+	bound := writeBound(attempts, setup.writeLimits)
+	floor, timed := fleetFloor(context.Background(), h, reqs)
+	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d",
+		n, len(builders), len(reqs), len(runs), oneResult, n*len(builders), missing, doubled, dupComments, orphans, len(regs))
+	t.Logf("proof: writes %d (%.2f per request, %.2f per builder), budget spent %d (secondary-limit refusals %d), windows %s; drained in %s, write bound %s (%s), fleet floor %s (%d jobs timed)",
+		writes, float64(writes)/float64(n), float64(writes)/float64(n*len(builders)), attempts, refused, limitsString(setup.writeLimits),
+		drain.Round(time.Millisecond), bound, ratioString(drain, bound), floor.Round(time.Millisecond), timed)
+	if bound > 0 && float64(bound) >= proofRatioMin*float64(floor) {
+		if float64(drain) > proofRatioMax*float64(bound) {
+			t.Errorf("drained in %s: over %.2f× the write bound %s", drain.Round(time.Millisecond), proofRatioMax, bound)
+		}
+	} else {
+		t.Logf("proof: drain/bound not held to %.2f×: the bound %s is under %.0f× the fleet floor %s (the machine, not GitHub's budget, sets the pace)",
+			proofRatioMax, bound, proofRatioMin, floor.Round(time.Millisecond))
+	}
 	if len(reqs) != n {
 		t.Errorf("%d requests, want %d", len(reqs), n)
 	}
@@ -209,5 +253,13 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	}
 	if dupComments != 0 {
 		t.Errorf("%d duplicate comments", dupComments)
+	}
+	if refused != 0 {
+		t.Errorf("%d writes refused by GitHub's secondary limit: the manager spent more than its windows allow", refused)
+	}
+	for _, r := range reqs {
+		if r.State != "done" || r.Reason == "" {
+			t.Errorf("request %s (PR %d) ended in state %s with outcome %q", r.ID, r.PR, r.State, r.Reason)
+		}
 	}
 }
