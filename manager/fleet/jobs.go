@@ -11,6 +11,7 @@ import (
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/nomad"
 	"github.com/buildfleet/buildfleet/manager/report"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 	"github.com/buildfleet/buildfleet/manager/trigger"
 )
@@ -179,6 +180,15 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	}
 	if errors.Is(err, github.ErrConflict) {
 		return f.fail(ctx, r, pool, fmt.Errorf("runner name taken (an earlier try registered it): %w", err))
+	}
+	if err != nil && !retry.Permanent(err) {
+		// GitHub's 5xx, a rate limit or the network: not the runner's
+		// failure, so it spends none of the job's attempts. The child waits
+		// for its variable; the next pass asks again under the same name
+		// (a registration GitHub made before failing to answer shows as a
+		// conflict, above).
+		f.log.Warn("JIT config not issued, runner waits", "runner", r.RunnerName, "err", err)
+		return fmt.Errorf("%w: generating the JIT config: %w", errPending, err)
 	}
 	if err != nil {
 		return f.fail(ctx, r, pool, fmt.Errorf("generating the JIT config: %w", err))
