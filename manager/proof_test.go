@@ -92,12 +92,13 @@ func TestProof(t *testing.T) {
 func proofRun(t *testing.T, n int, sc proofScenario) {
 	builders := []config.Pool{fleetPools()[0], fleetPools()[1]}
 	limits := proofWriteLimits()
-	// The label scan runs every second and builds labels older than 30 s,
-	// so a dropped labeled webhook is recovered within the drain; younger
-	// labels are left to their webhook, which a burst of 100 may hold in
-	// the trigger's backlog for seconds.
+	// The label scan runs every second and builds labels older than 5 s
+	// plus a quarter second per PR (30 s for 100), so a dropped labeled
+	// webhook is recovered within the drain; younger labels are left to
+	// their webhook, which a burst may hold in the trigger's backlog.
 	setup := fleetSetup{pools: append(builders, fleetPools()[3]),
-		reconcileEvery: 300 * time.Millisecond, recoverEvery: time.Second, recoverMinAge: 30 * time.Second,
+		reconcileEvery: 300 * time.Millisecond, recoverEvery: time.Second,
+		recoverMinAge: 5*time.Second + time.Duration(n)*250*time.Millisecond,
 		writeLimits: limits, ghsim: ghsim.Options{SecondaryLimits: ghsimLimits(limits)},
 		configure: func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 8, 8 }}
 	if sc.setup != nil {
