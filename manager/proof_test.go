@@ -99,7 +99,7 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	setup := fleetSetup{pools: append(builders, fleetPools()[3]),
 		reconcileEvery: 300 * time.Millisecond, recoverEvery: time.Second,
 		recoverMinAge: 5*time.Second + time.Duration(n)*250*time.Millisecond,
-		writeLimits: limits, ghsim: ghsim.Options{SecondaryLimits: ghsimLimits(limits)},
+		writeLimits:   limits, ghsim: ghsim.Options{SecondaryLimits: ghsimLimits(limits)},
 		configure: func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 8, 8 }}
 	if sc.setup != nil {
 		sc.setup(t, &setup)
