@@ -120,8 +120,11 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// BackoffBase and BackoffMax bound the wait after a failed write
-	// (default 1s doubling up to 5m). A rate-limit answer waits at least
-	// a minute, as GitHub asks, unless BackoffMax is lower.
+	// (default 250ms doubling up to 5m: the queue is serial, so under a
+	// storm of 5xx every failure delays every result behind it, and a
+	// long first wait would make the storm, not GitHub's budget, set the
+	// pace of a burst). A rate-limit answer waits at least a minute, as
+	// GitHub asks, unless BackoffMax is lower.
 	BackoffBase, BackoffMax time.Duration
 	// Idle is how often the queue is looked at without a wake (default 1m).
 	Idle time.Duration
@@ -151,7 +154,7 @@ func New(o Options) *Reporter {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.BackoffBase <= 0 {
-		o.BackoffBase = time.Second
+		o.BackoffBase = 250 * time.Millisecond
 	}
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 5 * time.Minute
