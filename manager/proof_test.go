@@ -178,8 +178,14 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	reqs, _ := h.m.store.ListRequests(context.Background(), 10*n)
 	runs := h.runs()
 	oneResult, missing, doubled := 0, 0, 0
+	byState := map[string]int{} // the final results, by state
 	for _, p := range prs {
 		fs := final(p.sha)
+		for _, s := range h.statuses(p.sha) {
+			if s.State != "pending" {
+				byState[s.State]++
+			}
+		}
 		for _, b := range builders {
 			switch fs["buildfleet/"+b.Name] {
 			case 0:
@@ -230,8 +236,8 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	attempts, refused := budgetSpent(h)
 	bound := writeBound(attempts, setup.writeLimits)
 	floor, timed := fleetFloor(context.Background(), h, reqs)
-	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d",
-		n, len(builders), len(reqs), len(runs), oneResult, n*len(builders), missing, doubled, dupComments, orphans, len(regs))
+	t.Logf("proof: %d PRs × %d builders: requests %d, runs dispatched %d, jobs with exactly one final result %d/%d (missing %d, doubled %d), duplicate comments %d, orphan Nomad jobs %d, runner registrations left %d; final results by state %v",
+		n, len(builders), len(reqs), len(runs), oneResult, n*len(builders), missing, doubled, dupComments, orphans, len(regs), byState)
 	t.Logf("proof: writes %d (%.2f per request, %.2f per builder), budget spent %d (secondary-limit refusals %d), windows %s; drained in %s, write bound %s (%s), fleet floor %s (%d jobs timed)",
 		writes, float64(writes)/float64(n), float64(writes)/float64(n*len(builders)), attempts, refused, limitsString(setup.writeLimits),
 		drain.Round(time.Millisecond), bound, ratioString(drain, bound), floor.Round(time.Millisecond), timed)
