@@ -109,8 +109,12 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 		n   int
 		sha string
 	}
-	prs := []pr{{h.pr, h.sha}}
-	for i := 1; i < n; i++ {
+	// Every PR is opened while the manager listens (the harness's own PR
+	// was opened before its webhook existed), as on GitHub: a label scan
+	// that recovers a dropped labeled event knows the labelled commit from
+	// the PR's recorded webhooks, and without them builds nothing.
+	var prs []pr
+	for i := 1; i <= n; i++ {
 		sha := fmt.Sprintf("%040x", 0xc0ffee00+i)
 		num, err := h.gh.OpenPR(e2eRepo, ghsim.PRSpec{Title: fmt.Sprintf("gh-%d: fix", i+1), Author: "contributor", Fork: "contributor", HeadSHA: sha})
 		if err != nil {
