@@ -42,6 +42,7 @@ func BenchmarkReconcileWithHistory(b *testing.B) {
 	tick := func(b *testing.B, x fleetAt) time.Duration {
 		start := time.Now()
 		x.f.pass(ctx)
+		x.f.waitStarts()
 		x.f.sweep(ctx)
 		if _, err := x.st.OpenRequests(ctx); err != nil {
 			b.Fatal(err)

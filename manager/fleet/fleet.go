@@ -58,6 +58,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -210,6 +211,8 @@ type Fleet struct {
 	retry time.Duration
 	now   func() time.Time
 	wake  chan struct{}
+	// starts are the runner starts in flight (see starts.go).
+	starts *starts
 
 	// admit serialises counting a pool's runners and recording a new one,
 	// so parallel starts never exceed max_runners.
@@ -271,7 +274,7 @@ func New(o Options) *Fleet {
 		o.TakeWithin = 3 * time.Minute
 	}
 	return &Fleet{cfg: o.Config, st: o.Store, gh: o.GitHub, nm: o.Nomad, rep: o.Reporter, pkgs: o.Packages, act: o.ActRunner, hh: o.Health, m: newMetrics(o.Registerer, o.Config.Pools), sets: o.ScaleSets, log: o.Logger,
-		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1),
+		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1), starts: newStarts(),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
 		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,
 		takeWithin: o.TakeWithin, pools: o.Pools}
@@ -290,6 +293,7 @@ func (f *Fleet) Wake() {
 // every RetryEvery; Nomad's runner updates as they come (from the index
 // handled before a restart); orphans at start and every OrphansEvery.
 func (f *Fleet) Run(ctx context.Context) {
+	defer f.waitStarts()
 	f.rec.mu.Lock()
 	f.rec.startedAt = f.now()
 	f.rec.mu.Unlock()
@@ -352,39 +356,53 @@ func (f *Fleet) pass(ctx context.Context) {
 	// GitHub and Nomad round trips. Everything else follows in the order
 	// received, after them, so a job's own events stay in order.
 	var first, rest []store.Delivery
+	type ids struct{ job, run int64 }
+	of := map[string]ids{}
 	seen := map[int64]bool{}
 	for _, d := range ds {
-		if d.Event == "workflow_job" {
-			if e, err := parseJob(d.Payload); err == nil && e.Action == "queued" && !seen[e.WorkflowJob.ID] {
-				seen[e.WorkflowJob.ID] = true
-				if !retryHeld && f.isHeld(e.WorkflowJob.ID) {
-					continue // its pool was full and no slot freed since
-				}
-				first = append(first, d)
-				continue
+		var id ids
+		queued := false
+		switch d.Event {
+		case "workflow_job":
+			if e, err := parseJob(d.Payload); err == nil {
+				id = ids{e.WorkflowJob.ID, e.WorkflowJob.RunID}
+				queued = e.Action == "queued"
 			}
+		case "workflow_run":
+			var e runEvent
+			if json.Unmarshal(d.Payload, &e) == nil {
+				id.run = e.WorkflowRun.ID
+			}
+		}
+		of[d.ID] = id
+		if queued && !seen[id.job] {
+			seen[id.job] = true
+			if f.starts.busy(d.ID, id.job, 0) || (!retryHeld && f.isHeld(id.job)) {
+				continue // started already, or its pool was full and no slot freed since
+			}
+			first = append(first, d)
+			continue
 		}
 		rest = append(rest, d)
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxParallelStarts)
+	// Starts go on in their own goroutines: one waiting on GitHub's write
+	// budget holds back nothing else (see starts).
 	for _, d := range first {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f.handle(ctx, d)
-		}()
+		if ctx.Err() != nil || !f.goStart(ctx, d, of[d.ID].job, of[d.ID].run) {
+			break // no room: a later pass, woken when a start ends
+		}
 	}
-	wg.Wait()
 	for _, d := range rest {
+		if id := of[d.ID]; f.starts.busy(d.ID, id.job, 0) || (d.Event == "workflow_run" && f.starts.busy("", 0, id.run)) {
+			continue // after its job's (or run's) start in flight
+		}
 		if ctx.Err() != nil || !f.handle(ctx, d) {
 			return
 		}
 	}
 }
 
-// maxParallelStarts bounds the runners started at once by one pass.
+// maxParallelStarts bounds the runner starts in flight at once.
 const maxParallelStarts = 8
 
 // handle handles one delivery and marks it processed unless it must wait.

@@ -282,6 +282,7 @@ func TestParallelStartsKeepMaxRunners(t *testing.T) {
 		}
 	}
 	f.pass(ctx)
+	f.waitStarts() // the pass does not wait for its starts
 	nm.mu.Lock()
 	started := len(nm.dispatched)
 	nm.mu.Unlock()
