@@ -224,6 +224,9 @@ func (f *Fleet) sweep(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if f.starts.busy("", r.GitHubJobID, 0) {
+			continue // a pass's start in flight (see starts)
+		}
 		if l, err := f.st.LatestRunner(ctx, r.GitHubJobID); err != nil || l.Attempt != r.Attempt {
 			if err == nil && r.State == StateFailed {
 				_ = f.close(ctx, r, StateReplaced) // left by the delivery path

@@ -233,6 +233,9 @@ func (f *Fleet) reconcileJob(ctx context.Context, req store.Request, j github.Jo
 	if p, _ := f.builderPool(req, j.Labels); p == nil {
 		return false, nil // not a job for our runners
 	}
+	if f.starts.busy("", j.ID, 0) {
+		return false, nil // its runner is being started; the next look sees it
+	}
 	e := jobEvent{receivedAt: f.now()}
 	e.WorkflowJob.ID, e.WorkflowJob.RunID, e.WorkflowJob.Name = j.ID, j.RunID, j.Name
 	e.WorkflowJob.Labels, e.WorkflowJob.HTMLURL = j.Labels, j.HTMLURL
