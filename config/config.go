@@ -286,7 +286,9 @@ func (c *Config) ApplyDefaults() {
 			}
 		}
 		if r.Comment == "" {
-			r.Comment = CommentBoth
+			// One comment per request, as the design's write budget
+			// counts; the summary is an opt-in (on_finish, both).
+			r.Comment = CommentOnSchedule
 		}
 		if r.ContextPrefix == "" {
 			r.ContextPrefix = DefaultContextPrefix

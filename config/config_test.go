@@ -112,7 +112,7 @@ func TestApplyDefaults(t *testing.T) {
 	if r.ContextPrefix != DefaultContextPrefix {
 		t.Errorf("context_prefix defaults to %q, want %q", r.ContextPrefix, DefaultContextPrefix)
 	}
-	if r.Workflow != "buildbots.yml" || r.Report != ReportStatus || r.Comment != CommentBoth {
+	if r.Workflow != "buildbots.yml" || r.Report != ReportStatus || r.Comment != CommentOnSchedule {
 		t.Errorf("repository defaults = %+v", r)
 	}
 	if got := r.Trigger("🔨 test-with-buildbots"); got == nil || got.Tier != TierQuick || got.MinRole != "triage" {

@@ -18,7 +18,8 @@ func TestBuilderWithoutHostEndsAfterWaitTimeout(t *testing.T) {
 	pools := []config.Pool{fleetPools()[0], fleetPools()[3]} // quick and refleak
 	pools[0].WaitTimeout = config.Duration(3 * time.Second)
 	pool := pools[0]
-	h, ag := newFleetHarnessWith(t, fleetSetup{pools: pools, waitingAfter: time.Second})
+	h, ag := newFleetHarnessWith(t, fleetSetup{pools: pools, waitingAfter: time.Second,
+		configure: func(c *config.Config) { c.Repositories[0].Comment = config.CommentBoth }}) // the summary comment is opt-in
 	if _, err := ag.Client.Nodes().ToggleEligibility(ag.NodeID, false, nil); err != nil {
 		t.Fatal(err)
 	}

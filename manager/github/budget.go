@@ -19,8 +19,9 @@ type Priority int
 const (
 	// Unblocks is the default: a build waits on the call.
 	Unblocks Priority = iota
-	// Reports marks a call that only tells people what happened; it may
-	// use the budget only up to what is kept back for builds.
+	// Reports marks a call that only tells people what happened; it
+	// waits while an unblocking call waits, and otherwise goes as soon as
+	// the window has room.
 	Reports
 )
 
@@ -67,24 +68,26 @@ type BudgetOptions struct {
 	// Now and Sleep are the clock (default time.Now and a timer).
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
-	// BurstQuiet is how long after the last unblocking write a report
-	// waits while a window is half spent (default 5s; see yieldLocked).
-	BurstQuiet time.Duration
 }
 
 // Budget is one credential's write budget: every content-creating call of
 // a Client made with it waits here before each attempt (a retry after
 // Retry-After counts again, as it does with GitHub). It remembers the
 // times of the last writes, so no span of a window ever holds more than
-// its N; Reports calls may use only three quarters of each window, the
-// rest is kept for calls that unblock builds, and in a burst they yield
-// to those calls (see yieldLocked).
+// its N. Reports use whatever the builds do not need: they wait only
+// while an unblocking write waits (builds first when both wait), so in a
+// burst a JIT config is never behind a status, and once the builds'
+// writes are out the results take the whole window.
 type Budget struct {
 	o    BudgetOptions
 	mu   sync.Mutex
 	sent []time.Time // oldest first, at most the largest N
-	// lastUnblock is when the last unblocking write was counted.
-	lastUnblock time.Time
+	// builds counts the unblocking writes waiting for the window; a
+	// report waits while it is not zero.
+	builds int
+	// changed is closed (and replaced) when builds drops: the reports
+	// waiting on it look again.
+	changed chan struct{}
 	// counts by priority, for the figures.
 	counts [2]int
 	loaded bool
@@ -105,10 +108,7 @@ func NewBudget(o BudgetOptions) *Budget {
 	if o.Key == "" {
 		o.Key = "github_writes"
 	}
-	if o.BurstQuiet <= 0 {
-		o.BurstQuiet = 5 * time.Second
-	}
-	return &Budget{o: o}
+	return &Budget{o: o, changed: make(chan struct{})}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -122,19 +122,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// capOf is how much of a window a priority may use.
-func capOf(l Limit, p Priority) int {
-	if p == Reports {
-		return max(1, l.N*3/4)
-	}
-	return l.N
-}
-
-// waitLocked returns how long a write of priority p must wait at now.
-func (b *Budget) waitLocked(now time.Time, p Priority) time.Duration {
+// waitLocked returns how long a write must wait at now for room in
+// every window.
+func (b *Budget) waitLocked(now time.Time) time.Duration {
 	var d time.Duration
 	for _, l := range b.o.Limits {
-		c := capOf(l, p)
+		c := max(1, l.N)
 		n := 0
 		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
 			n++
@@ -158,26 +151,84 @@ func (b *Budget) Wait(ctx context.Context) error {
 func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 	p := priorityOf(ctx)
 	b.load(ctx)
-	start := b.o.Now()
+	waiting := false // counted in builds
 	for {
 		b.mu.Lock()
 		now := b.o.Now()
-		d := b.waitLocked(now, p)
-		if d <= 0 && p == Reports {
-			d = b.yieldLocked(now, start)
-		}
-		if d <= 0 {
+		d := b.waitLocked(now)
+		behind := p == Reports && b.builds > 0
+		if d <= 0 && !behind {
+			if waiting {
+				b.buildGoneLocked()
+			}
 			b.spendLocked(now, p)
 			snapshot := b.journalLocked()
 			b.mu.Unlock()
 			b.save(ctx, snapshot)
 			return now, nil
 		}
+		if p == Unblocks && !waiting {
+			waiting = true
+			b.builds++
+		}
+		changed := b.changed
+		if behind && d <= 0 {
+			// Room, but a build's write waits for it: look again when
+			// that write went (or at the latest a window on).
+			d = b.longestLocked()
+		}
 		b.mu.Unlock()
-		if err := b.o.Sleep(ctx, d); err != nil {
+		var err error
+		if p == Reports {
+			err = b.sleepOrChange(ctx, d, changed)
+		} else {
+			err = b.o.Sleep(ctx, d)
+		}
+		if err != nil {
+			if waiting {
+				b.mu.Lock()
+				b.buildGoneLocked()
+				b.mu.Unlock()
+			}
 			return time.Time{}, err
 		}
 	}
+}
+
+// buildGoneLocked counts off a waiting unblocking write and wakes the
+// reports behind it.
+func (b *Budget) buildGoneLocked() {
+	b.builds--
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// longestLocked is the longest window.
+func (b *Budget) longestLocked() time.Duration {
+	var longest time.Duration
+	for _, l := range b.o.Limits {
+		longest = max(longest, l.Per)
+	}
+	return longest
+}
+
+// sleepOrChange sleeps d on the budget's clock, or until changed closes.
+func (b *Budget) sleepOrChange(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	// An error is sctx's end: ctx's, or a change (look again).
+	_ = b.o.Sleep(sctx, d)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // answered moves a write counted at sent to the time its answer came.
@@ -200,41 +251,7 @@ func (b *Budget) answered(sent time.Time) {
 	}
 }
 
-// yieldLocked is how long a report that began waiting at start still
-// yields to a burst at now. A burst of requests needs a JIT config per
-// builder before any runner starts, and once its writes outgrow a window
-// every write spent on a result delays a build by the window's length.
-// So while a window is at least half spent and unblocking writes keep
-// coming (the last within BurstQuiet), reports wait; meanwhile the report
-// queue coalesces each builder's results, so a builder's in-progress
-// status superseded by its final one is never written. A report yields
-// for at most the longest window; in steady state no window is half
-// spent and nothing yields.
-func (b *Budget) yieldLocked(now, start time.Time) time.Duration {
-	quiet := b.lastUnblock.Add(b.o.BurstQuiet).Sub(now)
-	if quiet <= 0 {
-		return 0
-	}
-	longest, half := time.Duration(0), false
-	for _, l := range b.o.Limits {
-		longest = max(longest, l.Per)
-		n := 0
-		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
-			n++
-		}
-		half = half || 2*n >= l.N
-	}
-	left := start.Add(longest).Sub(now)
-	if !half || left <= 0 {
-		return 0
-	}
-	return min(quiet, left)
-}
-
 func (b *Budget) spendLocked(now time.Time, p Priority) {
-	if p == Unblocks {
-		b.lastUnblock = now
-	}
 	b.sent = append(b.sent, now)
 	b.counts[p]++
 	b.trimLocked()

@@ -39,11 +39,12 @@ func (l *writeLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// TestBudgetPrioritisesBuildsAndSurvivesRestart: with a budget of 4 writes
-// a minute, reports may use 3; a label removal (unblocks a build) still
-// goes at once when reports wait, and a client built again on the same
-// store (a restart) does not spend what the last minute already spent.
-func TestBudgetPrioritisesBuildsAndSurvivesRestart(t *testing.T) {
+// TestBudgetReportsUseTheWindowAndSurvivesRestart: with a budget of 4
+// writes a minute and no build write waiting, 4 reports go at once (they
+// use what builds do not need); a label removal then waits for the window
+// GitHub counts, and a client built again on the same store (a restart)
+// does not spend what the last minute already spent.
+func TestBudgetReportsUseTheWindowAndSurvivesRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		st, err := store.Open(ctx, filepath.Join(t.TempDir(), "bf.db"))
@@ -74,34 +75,30 @@ func TestBudgetPrioritisesBuildsAndSurvivesRestart(t *testing.T) {
 				}
 			}()
 		}
-		synctest.Wait() // three reports sent, the fourth waits for the window
+		wg.Wait()
+		log.mu.Lock()
+		posts := append([]time.Time(nil), log.at["POST"]...)
+		log.mu.Unlock()
+		if len(posts) != 4 {
+			t.Fatalf("%d statuses, want 4", len(posts))
+		}
+		for i, at := range posts {
+			if !at.Equal(t0) {
+				t.Errorf("status %d waited %v with no build write waiting", i, at.Sub(t0))
+			}
+		}
 		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
 			t.Fatal(err)
 		}
-		wg.Wait()
-		log.mu.Lock()
-		posts, deletes := append([]time.Time(nil), log.at["POST"]...), log.at["DELETE"]
-		log.mu.Unlock()
-		if len(posts) != 4 || len(deletes) != 1 {
-			t.Fatalf("%d statuses and %d label removals, want 4 and 1", len(posts), len(deletes))
-		}
-		if !deletes[0].Equal(t0) {
-			t.Errorf("label removal waited %v behind reports", deletes[0].Sub(t0))
-		}
-		for i, at := range posts[:3] {
-			if !at.Equal(t0) {
-				t.Errorf("status %d waited %v with budget left", i, at.Sub(t0))
-			}
-		}
-		if posts[3].Sub(t0) < time.Minute {
-			t.Errorf("fourth status after %v: reports used more than their share of the window", posts[3].Sub(t0))
+		if waited := time.Since(t0); waited != time.Minute {
+			t.Errorf("label removal after %v, want a minute (the window was full)", waited)
 		}
 		if u, r := b.Counts(); u != 1 || r != 4 {
 			t.Errorf("counted %d unblocking and %d reporting writes, want 1 and 4", u, r)
 		}
 
-		// Fill the window (the fourth status and three removals), then
-		// restart: the journal still holds the last minute's writes.
+		// Fill the window, then restart: the journal still holds the last
+		// minute's writes.
 		for i := range 3 {
 			if err := c.RemoveLabel(ctx, "o", "r", 10+i, "test"); err != nil {
 				t.Fatal(err)
@@ -159,47 +156,54 @@ func TestBudgetWindowStartsAtTheAnswer(t *testing.T) {
 	})
 }
 
-// TestReportsYieldToABurst: once half a window is spent, a result waits
-// while JIT configs and other unblocking writes keep coming, and goes
-// BurstQuiet after the last; with the window less than half spent it goes
-// at once.
-func TestReportsYieldToABurst(t *testing.T) {
+// TestReportsWaitOnlyBehindBuilds: with the window full, a report that
+// has waited longer still goes after a build write that waits too (builds
+// first), and once no build write waits a report goes as soon as the
+// window has room.
+func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		gh := &writeLog{at: map[string][]time.Time{}}
-		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 20, Per: time.Minute}}})
+		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 4, Per: time.Minute}}})
 		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
-		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", "abc", "pending", "", "running", "ctx"); err != nil {
-			t.Fatal(err)
-		}
-		if waited := time.Since(t0); waited != 0 {
-			t.Errorf("a result waited %v with the window under half spent", waited)
-		}
-		for i := range 8 { // 10 of 20 spent
-			if err := c.RemoveLabel(ctx, "o", "r", 2+i, "test"); err != nil {
+		for i := range 4 { // at 0, 10, 20 and 30 s
+			if i > 0 {
+				time.Sleep(10 * time.Second)
+			}
+			if err := c.RemoveLabel(ctx, "o", "r", i, "test"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		done := make(chan time.Time)
-		go func() {
-			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", "abc", "success", "", "ok", "ctx"); err != nil {
+		report := make(chan time.Time, 2)
+		post := func(sha string) {
+			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", sha, "success", "", "ok", "ctx"); err != nil {
 				t.Error(err)
 			}
-			done <- time.Now()
-		}()
-		time.Sleep(3 * time.Second)
-		if err := c.RemoveLabel(ctx, "o", "r", 20, "test"); err != nil { // the burst goes on
-			t.Fatal(err)
+			report <- time.Now()
 		}
-		if got, want := (<-done).Sub(t0), 8*time.Second; got != want {
-			t.Errorf("the result went %v after the burst began, want %v (5 s after its last build write)", got, want)
+		go post("a")
+		synctest.Wait() // the report waits for the window
+		build := make(chan time.Time, 1)
+		go func() {
+			if err := c.RemoveLabel(ctx, "o", "r", 9, "test"); err != nil {
+				t.Error(err)
+			}
+			build <- time.Now()
+		}()
+		if got, want := (<-build).Sub(t0), time.Minute; got != want {
+			t.Errorf("the build write went at %v, want %v (the first slot to free)", got, want)
+		}
+		if got, want := (<-report).Sub(t0), 70*time.Second; got != want {
+			t.Errorf("the report went at %v, want %v (the slot after the build's)", got, want)
+		}
+		// No build waits: a report goes when the next slot frees (80 s).
+		go post("b")
+		if got, want := (<-report).Sub(t0), 80*time.Second; got != want {
+			t.Errorf("the second report went at %v, want %v", got, want)
 		}
 	})
 }
