@@ -112,6 +112,12 @@ func (f *Fleet) heldBack(ctx context.Context, req store.Request, pool config.Poo
 		return f.giveUp(ctx, req, row, pool, reason)
 	}
 	f.hold(j.ID, held{requestID: req.ID, repo: req.Repo, pool: pool.Name, jobURL: j.HTMLURL, reason: reason, since: since})
+	if f.now().Sub(since) < f.queuedAfter {
+		// Like a builder waiting for a host: a slot that frees within
+		// QueuedAfter makes a queued result a write replaced moments
+		// later. The tick looks again (and the status page shows it).
+		return errPending
+	}
 	desc := fmt.Sprintf("queued: %s, %d ahead", reason, f.heldAhead(pool.Name, since, j.ID))
 	if err := f.publishAs(ctx, req, r, "pending", phasePoolFull, desc); err != nil {
 		f.log.Warn("reporting a held job", "job", j.ID, "err", err)

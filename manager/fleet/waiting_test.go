@@ -117,33 +117,40 @@ func (w *waitFixture) written(t *testing.T) []string {
 	return append([]string(nil), w.gh.statuses[before:]...)
 }
 
-// TestHeldBuilderGetsQueuedResultAtOnce: a builder that max_runners keeps
-// back has a pending result with its reason from the start, written once
-// however often the pool is looked at; the builder that got the slot
-// says nothing until it has waited QueuedAfter.
-func TestHeldBuilderGetsQueuedResultAtOnce(t *testing.T) {
+// TestHeldBuilderGetsQueuedResultAfterQueuedAfter: a builder that
+// max_runners keeps back says nothing while a slot may free moments later
+// (a queued result then would be a write replaced at once); once it has
+// waited QueuedAfter it has a pending result with its reason, written
+// once however often the pool is looked at. The builder that got the
+// slot says nothing until it has waited QueuedAfter either.
+func TestHeldBuilderGetsQueuedResultAfterQueuedAfter(t *testing.T) {
 	ctx := context.Background()
 	w := newWaitFixture(t, time.Hour)
 	if err := w.f.HandleJob(ctx, delivery("d1", "queued", 100, 7, "")); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if err := w.f.HandleJob(ctx, delivery("d2", "queued", 101, 8, "")); err == nil {
-			t.Fatal("the second job of a pool of one started")
-		}
-		w.f.sweep(ctx)
+	if err := w.f.HandleJob(ctx, delivery("d2", "queued", 101, 8, "")); err == nil {
+		t.Fatal("the second job of a pool of one started")
 	}
-	want := []string{"buildbot/linux-quick pending queued: linux-quick is full (1 of 1 runners busy), 0 ahead"}
-	if got := w.written(t); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("written %q, want %q", got, want)
+	if got := w.written(t); len(got) != 0 {
+		t.Fatalf("written %q before QueuedAfter, want nothing", got)
 	}
 	q, err := w.f.Queue(ctx)
 	if err != nil || len(q) != 2 || q[0].JobID != 100 || q[0].State != StateDispatched ||
 		q[1].JobID != 101 || q[1].State != "held" || !strings.Contains(q[1].Reason, "is full") {
 		t.Fatalf("queue %+v, %v", q, err)
 	}
-	// Job 100 has waited for a host longer than QueuedAfter.
+	// Both have waited longer than QueuedAfter.
 	w.now = w.now.Add(11 * time.Second)
+	for range 3 {
+		if err := w.f.HandleJob(ctx, delivery("d2", "queued", 101, 8, "")); err == nil {
+			t.Fatal("the second job of a pool of one started")
+		}
+	}
+	want := []string{"buildbot/linux-quick pending queued: linux-quick is full (1 of 1 runners busy), 0 ahead"}
+	if got := w.written(t); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("written %q, want %q", got, want)
+	}
 	w.f.sweep(ctx)
 	w.f.sweep(ctx)
 	want = []string{"buildbot/linux-quick pending queued: waiting for a host in linux-quick, 0 ahead"}
