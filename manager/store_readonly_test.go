@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,8 @@ func TestReadinessRecoversFromAReadOnlyStore(t *testing.T) {
 	gh := fakeGitHub(t, &ghCalls)
 	nomadUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/status/leader" {
-			io.WriteString(w, `"127.0.0.1:4647"`)
+			// The leader is this server itself: no fixed address.
+			io.WriteString(w, strconv.Quote(r.Host))
 			return
 		}
 		http.NotFound(w, r)

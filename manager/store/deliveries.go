@@ -68,9 +68,19 @@ func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([
 			args = append(args, e)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY received_at LIMIT ?`, append(args, limit)...)
+	out, err := s.queryDeliveries(ctx, q+` ORDER BY received_at LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// queryDeliveries runs a query selecting id, event, received_at and
+// payload of deliveries, in that order, and reads its rows.
+func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Delivery
@@ -78,7 +88,7 @@ func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([
 		var d Delivery
 		var ns int64
 		if err := rows.Scan(&d.ID, &d.Event, &ns, &d.Payload); err != nil {
-			return nil, fmt.Errorf("listing deliveries: %w", err)
+			return nil, err
 		}
 		d.ReceivedAt = time.Unix(0, ns)
 		out = append(out, d)

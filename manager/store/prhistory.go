@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // PullRequestDeliveries returns the stored pull_request deliveries of one
@@ -15,7 +14,7 @@ import (
 func (s *Store) PullRequestDeliveries(ctx context.Context, repo string, pr int) ([]Delivery, error) {
 	// CASE evaluates json_valid first, so a malformed payload never reaches
 	// json_extract (which would fail the whole query).
-	rows, err := s.db.QueryContext(ctx, `SELECT id, event, received_at, payload FROM (
+	out, err := s.queryDeliveries(ctx, `SELECT id, event, received_at, payload FROM (
 			SELECT rowid AS seq, id, event, received_at, payload,
 				CASE WHEN json_valid(CAST(payload AS TEXT)) THEN CAST(payload AS TEXT) END AS doc
 			FROM deliveries WHERE event = 'pull_request')
@@ -24,16 +23,5 @@ func (s *Store) PullRequestDeliveries(ctx context.Context, repo string, pr int) 
 	if err != nil {
 		return nil, fmt.Errorf("listing the deliveries of %s#%d: %w", repo, pr, err)
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var ns int64
-		if err := rows.Scan(&d.ID, &d.Event, &ns, &d.Payload); err != nil {
-			return nil, fmt.Errorf("listing the deliveries of %s#%d: %w", repo, pr, err)
-		}
-		d.ReceivedAt = time.Unix(0, ns)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
