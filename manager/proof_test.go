@@ -93,12 +93,14 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	builders := []config.Pool{fleetPools()[0], fleetPools()[1]}
 	limits := proofWriteLimits()
 	// The label scan runs every second and builds labels older than 5 s
-	// plus a quarter second per PR (30 s for 100), so a dropped labeled
-	// webhook is recovered within the drain; younger labels are left to
-	// their webhook, which a burst may hold in the trigger's backlog.
+	// plus 70 ms per PR (12 s for 100: the default two minutes, run
+	// proofWriteScale times faster like GitHub's windows), so a dropped
+	// labeled webhook is recovered within the drain; younger labels are
+	// left to their webhook, which may still be on its way (one stored
+	// but not yet handled is left to it at any age).
 	setup := fleetSetup{pools: append(builders, fleetPools()[3]),
 		reconcileEvery: 300 * time.Millisecond, recoverEvery: time.Second,
-		recoverMinAge: 5*time.Second + time.Duration(n)*250*time.Millisecond,
+		recoverMinAge: 5*time.Second + time.Duration(n)*70*time.Millisecond,
 		writeLimits:   limits, ghsim: ghsim.Options{SecondaryLimits: ghsimLimits(limits)},
 		configure: func(c *config.Config) { c.Pools[0].MaxRunners, c.Pools[1].MaxRunners = 8, 8 }}
 	if sc.setup != nil {
@@ -186,11 +188,15 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	runs := h.runs()
 	oneResult, missing, doubled := 0, 0, 0
 	byState := map[string]int{} // the final results, by state
+	notSuccess := map[string]int{} // what the others said
 	for _, p := range prs {
 		fs := final(p.sha)
 		for _, s := range h.statuses(p.sha) {
 			if s.State != "pending" {
 				byState[s.State]++
+			}
+			if s.State != "pending" && s.State != "success" {
+				notSuccess[s.State+": "+s.Description]++
 			}
 		}
 		for _, b := range builders {
@@ -238,6 +244,18 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 				}
 			}
 		}
+	}
+	for d, k := range notSuccess {
+		t.Logf("proof: %d final result(s) %q", k, d)
+	}
+	failedWrites := map[string]int{}
+	for _, c := range h.gh.Calls() {
+		if k := writeKind(c.Method, c.Path); k != "" && c.Status >= 400 {
+			failedWrites[fmt.Sprintf("%s %d %s", k, c.Status, c.Fault)]++
+		}
+	}
+	for k, v := range failedWrites {
+		t.Logf("proof: %d write(s) answered %s", v, k)
 	}
 	writes := writeTally(t, h, n, len(builders))
 	attempts, refused := budgetSpent(h)

@@ -15,6 +15,9 @@ type Delivery struct {
 	Event      string
 	ReceivedAt time.Time
 	Payload    []byte
+	// Processed is set on the deliveries read back from the store once
+	// their handling ended (MarkProcessed); PutDelivery ignores it.
+	Processed bool
 }
 
 // PutDelivery stores a delivery durably. It reports false, and changes
@@ -43,8 +46,8 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
 	var d Delivery
 	var ns int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT id, event, received_at, payload FROM deliveries WHERE id = ?`, id).
-		Scan(&d.ID, &d.Event, &ns, &d.Payload)
+		`SELECT id, event, received_at, payload, processed_at IS NOT NULL FROM deliveries WHERE id = ?`, id).
+		Scan(&d.ID, &d.Event, &ns, &d.Payload, &d.Processed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -60,7 +63,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
 // deliveries of those events are returned: each consumer (trigger, fleet)
 // reads and marks only its own, so one cannot mark another's as done.
 func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([]Delivery, error) {
-	q := `SELECT id, event, received_at, payload FROM deliveries WHERE processed_at IS NULL`
+	q := `SELECT id, event, received_at, payload, processed_at IS NOT NULL FROM deliveries WHERE processed_at IS NULL`
 	var args []any
 	if len(events) > 0 {
 		q += ` AND event IN (?` + strings.Repeat(`, ?`, len(events)-1) + `)`
@@ -75,8 +78,8 @@ func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([
 	return out, nil
 }
 
-// queryDeliveries runs a query selecting id, event, received_at and
-// payload of deliveries, in that order, and reads its rows.
+// queryDeliveries runs a query selecting id, event, received_at, payload
+// and whether processed of deliveries, in that order, and reads its rows.
 func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -87,7 +90,7 @@ func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]D
 	for rows.Next() {
 		var d Delivery
 		var ns int64
-		if err := rows.Scan(&d.ID, &d.Event, &ns, &d.Payload); err != nil {
+		if err := rows.Scan(&d.ID, &d.Event, &ns, &d.Payload, &d.Processed); err != nil {
 			return nil, err
 		}
 		d.ReceivedAt = time.Unix(0, ns)

@@ -14,8 +14,8 @@ import (
 func (s *Store) PullRequestDeliveries(ctx context.Context, repo string, pr int) ([]Delivery, error) {
 	// CASE evaluates json_valid first, so a malformed payload never reaches
 	// json_extract (which would fail the whole query).
-	out, err := s.queryDeliveries(ctx, `SELECT id, event, received_at, payload FROM (
-			SELECT rowid AS seq, id, event, received_at, payload,
+	out, err := s.queryDeliveries(ctx, `SELECT id, event, received_at, payload, processed FROM (
+			SELECT rowid AS seq, id, event, received_at, payload, processed_at IS NOT NULL AS processed,
 				CASE WHEN json_valid(CAST(payload AS TEXT)) THEN CAST(payload AS TEXT) END AS doc
 			FROM deliveries WHERE event = 'pull_request')
 		WHERE json_extract(doc, '$.number') = ? AND lower(json_extract(doc, '$.repository.full_name')) = lower(?)

@@ -29,6 +29,8 @@ type headPoint struct {
 	Head   string
 	Before string // synchronize only
 	Label  string // labeled only: the label added
+	// Pending: the delivery is stored but its handling has not ended.
+	Pending bool
 }
 
 // headHistory is the PR's head as the stored webhooks tell it.
@@ -67,7 +69,7 @@ func parseHeadPoint(d store.Delivery) (headPoint, bool) {
 	if json.Unmarshal(d.Payload, &e) != nil || e.PullRequest.UpdatedAt.IsZero() || !shaRE.MatchString(e.PullRequest.Head.SHA) {
 		return headPoint{}, false
 	}
-	p := headPoint{At: e.PullRequest.UpdatedAt, Head: e.PullRequest.Head.SHA}
+	p := headPoint{At: e.PullRequest.UpdatedAt, Head: e.PullRequest.Head.SHA, Pending: !d.Processed}
 	if e.Action == "labeled" && e.Label != nil {
 		p.Label = e.Label.Name
 	}
@@ -91,6 +93,17 @@ func labelledHead(points []headPoint, label string, at time.Time) string {
 		}
 	}
 	return ""
+}
+
+// labelPending reports whether the stored labeled webhook of this label
+// event (same label, same second) waits to be handled.
+func labelPending(points []headPoint, label string, at time.Time) bool {
+	for _, p := range points {
+		if p.Label == label && p.At.Equal(at) && p.Pending {
+			return true
+		}
+	}
+	return false
 }
 
 // headAt returns the head the PR had at the moment at (a label's time),

@@ -73,6 +73,11 @@ func (t *Trigger) recoverOne(ctx context.Context, repoName string, pr int, label
 	if err != nil {
 		return err
 	}
+	if labelPending(points, label, at) {
+		// The event's own webhook is stored and not yet handled (a burst's
+		// backlog): it makes the request, with its own commit.
+		return nil
+	}
 	sha, unknown := labelledHead(points, label, at), ""
 	if sha == "" {
 		sha, unknown = headAt(at, points, ev.HeadRewrites, p.HeadSHA)

@@ -175,7 +175,8 @@ func TestRecoverWithoutPush(t *testing.T) {
 // not handled yet when the scan finds the label (a later push's webhook
 // was lost, so the history alone leaves the commit open). The stored
 // event names its commit: one build, of that commit, and no comment
-// asking for the label again.
+// asking for the label again. The scan leaves the event to its webhook
+// (a burst's backlog must not race the scan into a second request).
 func TestRecoverTakesTheStoredLabelEvent(t *testing.T) {
 	ctx := context.Background()
 	e := newRecoverEnv(t, 10*time.Second)
@@ -185,7 +186,11 @@ func TestRecoverTakesTheStoredLabelEvent(t *testing.T) {
 	e.push(t, strings.Repeat("b2", 20), false, true)
 	e.clk.add(time.Minute)
 	e.trig.Recover(ctx)
+	if rs := e.requests(t); len(rs) != 0 {
+		t.Fatalf("the scan made %d request(s) for a label whose webhook waits to be handled: %+v", len(rs), rs)
+	}
 	e.trig.pass(ctx)
+	e.trig.Recover(ctx)
 	if got := e.dispatched(t); len(got) != 1 || got[0] != e.sha {
 		t.Fatalf("dispatched %v, want one run at the labelled %s", got, e.sha)
 	}
