@@ -87,7 +87,7 @@ proof: nomad
 ## bench: performance figures beside same-run baselines, one bounded run, written to BENCHMARKS.md
 bench: nomad fixtures
 	@mkdir -p $(BIN)
-	rc=0; { BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m \
+	rc=0; { BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m \
 	    ./manager/ ./manager/fleet/ ./manager/status/ || rc=$$?; \
 	  BUILDFLEET_TEST_STRICT=1 go test -run '^$$' -bench . -benchtime 3000x -count 1 -timeout 5m ./manager/webhook/ || rc=$$?; \
 	} > $(BIN)/bench.out 2>&1; cat $(BIN)/bench.out; \

@@ -14,10 +14,13 @@ import (
 )
 
 // burstScale shrinks GitHub's write windows for BenchmarkBurst: 80 a
-// minute and 500 an hour become 80 per 1.5 s and 500 per 90 s, so a burst
+// minute and 500 an hour become 80 per 3 s and 500 per 3 min, so a burst
 // of about 1,000 writes, which GitHub lets drain in no less than an hour,
-// is bounded at 90 s here and the benchmark takes one to two minutes.
-const burstScale = 40
+// is bounded at 3 min here. Shrunk further, the machine's own pace (each
+// of the 200 jobs a runner start and a few seconds of steps, 12 at a
+// time per pool) would come near the bound and the figure would measure
+// the machine, not the use of GitHub's budget.
+const burstScale = 20
 
 // BenchmarkBurst labels 100 PRs at once, each building on 2 builders,
 // through the real trigger, fleet and reporter (ghsim, a Nomad dev agent,
@@ -116,7 +119,7 @@ func BenchmarkBurst(b *testing.B) {
 		pending, _ := h.m.store.PendingReports(ctx)
 		progress = append(progress, fmt.Sprintf("%ds: %d done, %d final, %d to write", int(time.Since(start)/time.Second), done, final, pending))
 	}
-	deadline := start.Add(8 * time.Minute)
+	deadline := start.Add(12 * time.Minute)
 	for !drained() {
 		if time.Now().After(next) {
 			progressNow()

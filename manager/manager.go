@@ -190,6 +190,7 @@ func New(o Options) (_ *Manager, err error) {
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs, ActRunner: act,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify, Registerer: o.Registry,
 		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
+		ExpectWrites: budget.Expect,
 	}
 	if m.sets, err = m.scaleSets(); err != nil {
 		return nil, err

@@ -286,6 +286,15 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	if dupComments != 0 {
 		t.Errorf("%d duplicate comments", dupComments)
 	}
+	// Every step of the workflow passes: a failure is a fault (or the
+	// fleet) turned into the PR's failure. Without faults nothing may
+	// even be the fleet's error.
+	if byState["failure"] != 0 {
+		t.Errorf("%d builds reported as the PR's failure, though every step passes", byState["failure"])
+	}
+	if len(sc.faults) == 0 && sc.setup == nil && byState["success"] != oneResult {
+		t.Errorf("without faults %d of %d results are not success", oneResult-byState["success"], oneResult)
+	}
 	if refused != 0 {
 		t.Errorf("%d writes refused by GitHub's secondary limit: the manager spent more than its windows allow", refused)
 	}

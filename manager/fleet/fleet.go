@@ -193,6 +193,10 @@ type Options struct {
 	// Pools keeps the pool jobs and registers them again when Nomad lost
 	// them (nil: not done).
 	Pools PoolKeeper
+	// ExpectWrites, when set, is told how many builders max_runners holds
+	// back, each to need a JIT config (GitHub's write budget keeps room
+	// for them, see github.Budget.Expect).
+	ExpectWrites func(n int)
 }
 
 // Fleet is the runner loop.
@@ -224,6 +228,10 @@ type Fleet struct {
 	// held are the jobs max_runners keeps back (see waiting.go).
 	heldMu sync.Mutex
 	held   map[int64]held
+	expect func(n int) // Options.ExpectWrites
+	// issued are the runners whose JIT config this process holds between
+	// GitHub's answer and the row's dispatched state (see start).
+	issued sync.Map
 	index  uint64 // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
 	changed bool
@@ -277,7 +285,7 @@ func New(o Options) *Fleet {
 		retry: o.RetryEvery, now: o.Now, wake: make(chan struct{}, 1), starts: newStarts(),
 		waitingAfter: o.WaitingAfter, queuedAfter: o.QueuedAfter, orphansEvery: o.OrphansEvery,
 		jobs: o.Jobs, rec: reconciler{runs: map[int64]*runCheck{}}, reconcileEvery: o.ReconcileEvery,
-		takeWithin: o.TakeWithin, pools: o.Pools}
+		takeWithin: o.TakeWithin, pools: o.Pools, expect: o.ExpectWrites}
 }
 
 // Wake asks the loop to look at the store now (new deliveries).

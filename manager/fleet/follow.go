@@ -227,13 +227,22 @@ func (f *Fleet) sweep(ctx context.Context) {
 		if f.starts.busy("", r.GitHubJobID, 0) {
 			continue // a pass's start in flight (see starts)
 		}
-		if l, err := f.st.LatestRunner(ctx, r.GitHubJobID); err != nil || l.Attempt != r.Attempt {
+		// Read again: the list is older than the busy check, and a start
+		// that ended in between moved the row on (acting on the old row
+		// would take a runner that just got its JIT config for one a
+		// restart left, and stop it under the job it took). Only this
+		// loop starts the goroutines, so none begins until the sweep ends.
+		l, err := f.st.LatestRunner(ctx, r.GitHubJobID)
+		if err != nil || l.Attempt != r.Attempt {
 			if err == nil && r.State == StateFailed {
 				_ = f.close(ctx, r, StateReplaced) // left by the delivery path
 			}
 			continue
 		}
-		var err error
+		if l.State != r.State {
+			continue // moved on since the list; the next sweep sees it
+		}
+		r = l
 		switch r.State {
 		case StateStarting:
 			var req store.Request

@@ -60,3 +60,36 @@ func TestRestartBetweenJITConfigAndDispatched(t *testing.T) {
 		})
 	}
 }
+
+// TestStartInFlightIsNoRestartLeftover: an attempt in state starting with
+// its JIT config's id recorded is a restart's leftover only if this
+// process did not issue the config: while its own start is between
+// GitHub's answer and the row's dispatched state, another caller acting
+// on an older copy of the row (the sweep, a replayed delivery) leaves it
+// alone. Taking it for a leftover removed the registration and stopped
+// the child of a runner that had just taken its job: the PR's failure.
+func TestStartInFlightIsNoRestartLeftover(t *testing.T) {
+	const name = "bf-linux-quick-100-1"
+	f, st, gh, nm := newTestFleet(t, 4)
+	ourRequest(t, st, "dispatched", 7)
+	ctx := context.Background()
+	if _, err := st.CreateRunner(ctx, store.Runner{GitHubJobID: 100, Attempt: 1, RunID: 7, RequestID: "r1", Repo: "o/r",
+		Pool: "linux-quick", RunnerName: name, RunnerID: 41, NomadJobID: "child-0", State: StateStarting}); err != nil {
+		t.Fatal(err)
+	}
+	// Registered, not yet online: its runner is still starting.
+	gh.registered = []github.SelfHostedRunner{{ID: 41, Name: name, Status: "offline"}}
+	f.issued.Store(name, true)
+	_ = f.HandleJob(ctx, delivery("d1", "queued", 100, 7, ""))
+	f.sweep(ctx)
+	r, err := st.Runner(ctx, 100, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != StateStarting {
+		t.Errorf("attempt 1 in state %s, want %s (left to the start in flight)", r.State, StateStarting)
+	}
+	if len(gh.jit) != 0 || len(gh.deleted) != 0 || len(nm.stopped) != 0 {
+		t.Errorf("%d JIT configs issued, registrations deleted %v, children stopped %v; want none", len(gh.jit), gh.deleted, nm.stopped)
+	}
+}

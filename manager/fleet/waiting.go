@@ -66,12 +66,22 @@ func (f *Fleet) hold(jobID int64, h held) {
 		f.held = map[int64]held{}
 	}
 	f.held[jobID] = h
+	f.expectLocked()
 }
 
 func (f *Fleet) unhold(jobID int64) {
 	f.heldMu.Lock()
 	defer f.heldMu.Unlock()
 	delete(f.held, jobID)
+	f.expectLocked()
+}
+
+// expectLocked tells GitHub's write budget how many JIT configs the held
+// builders will need. Callers hold heldMu.
+func (f *Fleet) expectLocked() {
+	if f.expect != nil {
+		f.expect(len(f.held))
+	}
 }
 
 // heldAhead counts the held jobs of a pool that came before since.

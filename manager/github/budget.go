@@ -74,10 +74,13 @@ type BudgetOptions struct {
 // a Client made with it waits here before each attempt (a retry after
 // Retry-After counts again, as it does with GitHub). It remembers the
 // times of the last writes, so no span of a window ever holds more than
-// its N. Reports use whatever the builds do not need: they wait only
-// while an unblocking write waits (builds first when both wait), so in a
-// burst a JIT config is never behind a status, and once the builds'
-// writes are out the results take the whole window.
+// its N. Reports use whatever the builds do not need: they wait while an
+// unblocking write waits (builds first when both wait), and they leave
+// room in the long windows for the unblocking writes the fleet expects
+// (Expect: builders a full pool holds back, each to need a JIT config),
+// so in a burst a JIT config is never behind a status, not even one an
+// hour later, and once the builds' writes are out the results take the
+// whole window.
 type Budget struct {
 	o    BudgetOptions
 	mu   sync.Mutex
@@ -85,8 +88,11 @@ type Budget struct {
 	// builds counts the unblocking writes waiting for the window; a
 	// report waits while it is not zero.
 	builds int
-	// changed is closed (and replaced) when builds drops: the reports
-	// waiting on it look again.
+	// expected is how many unblocking writes are known to come (Expect):
+	// a report leaves room for them in every window but the shortest.
+	expected int
+	// changed is closed (and replaced) when builds or expected drops:
+	// the reports waiting on it look again.
 	changed chan struct{}
 	// counts by priority, for the figures.
 	counts [2]int
@@ -140,6 +146,58 @@ func (b *Budget) waitLocked(now time.Time) time.Duration {
 	return d
 }
 
+// Expect sets how many unblocking writes are known to come before long
+// (the builders a full pool holds back: each needs a JIT config once a
+// slot frees). Reports leave room for them in every window but the
+// shortest: a report that took the shortest window's room would delay a
+// build by at most that window (a minute on GitHub), one that took the
+// hour's by up to the hour. With a single window nothing is reserved.
+func (b *Budget) Expect(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = max(0, n)
+	if n < b.expected {
+		b.wakeLocked()
+	}
+	b.expected = n
+}
+
+// reservedLocked returns how long a report must wait at now for room in
+// the long windows beyond the expected unblocking writes: 0 when it may
+// go, else until the oldest write that keeps it back leaves its window
+// (or sooner, when expected drops).
+func (b *Budget) reservedLocked(now time.Time) time.Duration {
+	if b.expected == 0 || len(b.o.Limits) < 2 {
+		return 0
+	}
+	shortest := b.o.Limits[0].Per
+	for _, l := range b.o.Limits {
+		shortest = min(shortest, l.Per)
+	}
+	var d time.Duration
+	for _, l := range b.o.Limits {
+		if l.Per == shortest {
+			continue
+		}
+		// The report may go if the window keeps room for itself and
+		// the expected writes: at most N - expected - 1 already in it.
+		allowed := l.N - b.expected - 1
+		in := 0
+		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
+			in++
+		}
+		if in <= allowed {
+			continue
+		}
+		// The in-window writes leave oldest first: wait until enough
+		// of them have (all of them when nothing may be left).
+		leave := in - max(0, allowed)
+		first := len(b.sent) - in
+		d = max(d, b.sent[first+leave-1].Add(l.Per).Sub(now))
+	}
+	return d
+}
+
 // Wait blocks until a write of ctx's priority may go, then counts it.
 func (b *Budget) Wait(ctx context.Context) error {
 	_, err := b.wait(ctx)
@@ -156,6 +214,9 @@ func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 		b.mu.Lock()
 		now := b.o.Now()
 		d := b.waitLocked(now)
+		if p == Reports {
+			d = max(d, b.reservedLocked(now))
+		}
 		behind := p == Reports && b.builds > 0
 		if d <= 0 && !behind {
 			if waiting {
@@ -199,6 +260,11 @@ func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 // reports behind it.
 func (b *Budget) buildGoneLocked() {
 	b.builds--
+	b.wakeLocked()
+}
+
+// wakeLocked wakes the reports waiting for a change.
+func (b *Budget) wakeLocked() {
 	close(b.changed)
 	b.changed = make(chan struct{})
 }

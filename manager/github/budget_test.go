@@ -207,3 +207,61 @@ func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 		}
 	})
 }
+
+// TestReportsLeaveRoomForExpectedBuilds: with 4 JIT configs expected
+// (builders a full pool holds back), a report takes the hour window's
+// room only while 4 places stay free for them; the next one waits,
+// though the minute window has room, until the fleet expects fewer. The
+// minute window keeps nothing back: a report there delays a build by at
+// most a minute.
+func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		gh := &writeLog{at: map[string][]time.Time{}}
+		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 2, Per: time.Second}, {N: 6, Per: time.Hour}}})
+		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		b.Expect(4)
+		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
+			t.Fatal(err)
+		}
+		report := make(chan time.Time, 2)
+		post := func(sha string) {
+			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", sha, "success", "", "ok", "ctx"); err != nil {
+				t.Error(err)
+			}
+			report <- time.Now()
+		}
+		// 1 in the hour + this report + 4 expected = 6 of 6: it goes.
+		go post("a")
+		if got := (<-report).Sub(t0); got != 0 {
+			t.Errorf("the first report went at %v, want at once", got)
+		}
+		// 2 in the hour + 1 + 4 = 7: over what leaves the builds room.
+		go post("b")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		select {
+		case at := <-report:
+			t.Fatalf("a report went at %v while the hour window had room only for the 4 expected JIT configs", at.Sub(t0))
+		default:
+		}
+		b.Expect(2) // two builders started (or were cancelled)
+		if got := (<-report).Sub(t0); got != 10*time.Second {
+			t.Errorf("the second report went at %v, want 10s (when the fleet expected fewer)", got)
+		}
+		// The expected builds' writes get their room: 2 more unblocking
+		// writes go within the minute windows, not an hour later.
+		for i := range 2 {
+			if err := c.RemoveLabel(ctx, "o", "r", 2+i, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := time.Since(t0); got > 12*time.Second {
+			t.Errorf("the builds' writes ended at %v, want within the minute windows", got)
+		}
+	})
+}
