@@ -212,6 +212,42 @@ func TestJobLifecycleWritesThreeTimes(t *testing.T) {
 	}
 }
 
+// TestCompletedBeforeInProgressSpendsNoRemoval: a quick job's completed
+// webhook is handled before its in_progress one (the attempt still says
+// dispatched). Its own runner ran it, and GitHub removed that ephemeral
+// registration with the job: the fleet stops the child and spends no
+// write on a removal that could only get a 404. A job cancelled while its
+// runner waited still has its registration removed.
+func TestCompletedBeforeInProgressSpendsNoRemoval(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		test, extra string
+		wantDeleted int
+	}{
+		{"ran by its own runner", `,"conclusion":"success","runner_name":"bf-linux-quick-100-1"`, 0},
+		{"cancelled while the runner waited", `,"conclusion":"cancelled"`, 1},
+	} {
+		t.Run(tc.test, func(t *testing.T) {
+			f, st, gh, nm := newTestFleet(t, 4)
+			ourRequest(t, st, "dispatched", 7)
+			for _, d := range []store.Delivery{delivery("d1", "queued", 100, 7, ""), delivery("d3", "completed", 100, 7, tc.extra)} {
+				if err := f.HandleJob(ctx, d); err != nil {
+					t.Fatalf("%s: %v", d.ID, err)
+				}
+			}
+			if len(gh.deleted) != tc.wantDeleted {
+				t.Errorf("registrations removed %v, want %d", gh.deleted, tc.wantDeleted)
+			}
+			if len(nm.stopped) != 1 {
+				t.Errorf("children stopped %v, want the runner's child", nm.stopped)
+			}
+			if r, _ := st.LatestRunner(ctx, 100); r.State != StateCompleted {
+				t.Errorf("attempt in state %s, want %s", r.State, StateCompleted)
+			}
+		})
+	}
+}
+
 func TestForeignAndInFlightRuns(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no request at all: ignored", func(t *testing.T) {

@@ -373,6 +373,15 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 		// Another job's runner ran it; this attempt's own runner may be
 		// running that other job now. The orphan sweep stops it once it is
 		// neither busy nor accounted for.
+	case r.State == StateDispatched && j.RunnerName != nil && *j.RunnerName == r.RunnerName:
+		// Its own runner ran it and its in_progress was not handled yet:
+		// GitHub removed the ephemeral registration with the job, so a
+		// removal would only spend a write for a 404.
+		if r.NomadJobID != "" {
+			if err := f.nm.StopRunner(ctx, r.NomadJobID); err != nil {
+				f.log.Warn("stopping runner job", "nomad_job", r.NomadJobID, "err", err)
+			}
+		}
 	case r.State == StateStarting || r.State == StateDispatched:
 		// Cancelled (or completed elsewhere) while the runner was pending.
 		f.release(ctx, r)
