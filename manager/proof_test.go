@@ -187,7 +187,7 @@ func proofRun(t *testing.T, n int, sc proofScenario) {
 	reqs, _ := h.m.store.ListRequests(context.Background(), 10*n)
 	runs := h.runs()
 	oneResult, missing, doubled := 0, 0, 0
-	byState := map[string]int{} // the final results, by state
+	byState := map[string]int{}    // the final results, by state
 	notSuccess := map[string]int{} // what the others said
 	for _, p := range prs {
 		fs := final(p.sha)

@@ -154,7 +154,9 @@ func (f *Fleet) reconcile(ctx context.Context) {
 	live := &liveSet{nm: f.nm}
 	inFlight := map[int64]bool{}
 	for _, req := range open {
-		if req.State != trigger.StateDispatched || req.RunID == 0 {
+		// Accepted with a run: its scheduled comment waits for GitHub's
+		// write budget while the run goes on; its jobs are ours already.
+		if req.RunID == 0 || req.State != trigger.StateDispatched && req.State != trigger.StateAccepted {
 			continue
 		}
 		inFlight[req.RunID] = true
@@ -183,7 +185,9 @@ func (f *Fleet) reconcileRun(ctx context.Context, req store.Request, live *liveS
 	// flight: once its request ends, nothing looks at the job again.
 	failed := 0
 	acted, done, err := f.applyJobs(ctx, req, live, func(error) { failed++ })
-	if err != nil || !done || failed > 0 {
+	if err != nil || !done || failed > 0 || req.State != trigger.StateDispatched {
+		// (Not dispatched yet: the trigger ends the request once its
+		// comment went, and this check finds the run completed then.)
 		return acted, err
 	}
 	owner, repo := splitRepo(req.Repo)

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,6 +36,27 @@ func WithPriority(ctx context.Context, p Priority) context.Context {
 func priorityOf(ctx context.Context) Priority {
 	p, _ := ctx.Value(priorityKey{}).(Priority)
 	return p
+}
+
+type noWaitKey struct{}
+
+// ErrBudgetBusy is the error of a call made with WithoutWaiting when the
+// write budget had no room for it at once: it was not sent (nor, when it
+// was a retry, acted on by GitHub: only a "not now" answer is retried).
+var ErrBudgetBusy = errors.New("github write budget has no room now")
+
+// WithoutWaiting marks the calls made with ctx as not worth waiting for
+// the write budget: one that finds no room fails at once with
+// ErrBudgetBusy, so that a loop with more urgent work (the trigger's next
+// dispatch) is not held by a report, which it tries again later.
+func WithoutWaiting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWaitKey{}, true)
+}
+
+// IsWithoutWaiting tells whether ctx was made by WithoutWaiting.
+func IsWithoutWaiting(ctx context.Context) bool {
+	v, _ := ctx.Value(noWaitKey{}).(bool)
+	return v
 }
 
 // Limit is one window of GitHub's secondary limit on content-creating
@@ -227,6 +249,10 @@ func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 			b.mu.Unlock()
 			b.save(ctx, snapshot)
 			return now, nil
+		}
+		if IsWithoutWaiting(ctx) {
+			b.mu.Unlock()
+			return time.Time{}, ErrBudgetBusy
 		}
 		if p == Unblocks && !waiting {
 			waiting = true

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -198,5 +199,46 @@ func TestRecoverTakesTheStoredLabelEvent(t *testing.T) {
 		if strings.Contains(b, "add it again") {
 			t.Errorf("comment asking for the label again although the event was stored:\n%s", b)
 		}
+	}
+}
+
+// TestScheduledCommentWaitsForTheBudget: with GitHub's write budget spent
+// by the label removal and the dispatch, the scheduled comment (it only
+// reports) does not hold the trigger: the pass returns, the run goes on
+// (the request has its run id, no comment yet), and once the window
+// frees a later pass posts the comment, once, and the request moves on.
+func TestScheduledCommentWaitsForTheBudget(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, time.Hour)
+	budget := github.NewBudget(github.BudgetOptions{Limits: []github.Limit{{N: 2, Per: time.Minute}}, Now: e.clk.now})
+	gh, err := github.New(e.trig.cfg.GitHub, github.Options{Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.trig = New(Options{Config: e.trig.cfg, Store: e.st, GitHub: gh, Now: e.clk.now})
+	e.label(t, false)
+	e.trig.pass(ctx) // returns: a pass that waited for the window would hang here
+	rs := e.requests(t)
+	if len(rs) != 1 || rs[0].RunID == 0 || rs[0].CommentID != 0 || rs[0].State != StateAccepted {
+		t.Fatalf("requests %+v: want one, its run dispatched, its comment waiting", rs)
+	}
+	if got := e.dispatched(t); len(got) != 1 {
+		t.Fatalf("dispatched %v, want one run", got)
+	}
+	if n := len(e.commentBodies(t)); n != 0 {
+		t.Fatalf("%d comments with the budget spent", n)
+	}
+	e.clk.add(time.Minute)
+	e.trig.pass(ctx)
+	e.trig.pass(ctx)
+	rs = e.requests(t)
+	if len(rs) != 1 || rs[0].CommentID == 0 || rs[0].State != StateDispatched {
+		t.Fatalf("requests %+v: want the comment posted and the request dispatched", rs)
+	}
+	if n := len(e.commentBodies(t)); n != 1 {
+		t.Errorf("%d comments, want 1", n)
+	}
+	if got := e.dispatched(t); len(got) != 1 {
+		t.Errorf("dispatched %v, want still one run", got)
 	}
 }

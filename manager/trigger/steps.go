@@ -114,7 +114,13 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 		}
 	}
 	if repo.Comment == config.CommentOnSchedule || repo.Comment == config.CommentBoth {
-		if err := t.comment(ctx, r, repo, scheduledComment(t.cfg, *r, superseded)); err != nil {
+		// The comment only tells people: it takes what GitHub's write
+		// budget leaves after the builds (JIT configs, other requests'
+		// dispatches), and it does not hold the trigger while the budget
+		// has no room: the request waits here, its run going on, and the
+		// comment goes on a later pass.
+		cctx := github.WithoutWaiting(github.WithPriority(ctx, github.Reports))
+		if err := t.comment(cctx, r, repo, scheduledComment(t.cfg, *r, superseded)); err != nil {
 			return err
 		}
 	}

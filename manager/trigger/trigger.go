@@ -23,6 +23,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -111,6 +112,9 @@ type Trigger struct {
 	mu       sync.Mutex
 	roles    map[string]cachedRole
 	branches map[string]string
+	// busyUntil: the write budget had no room for a scheduled comment;
+	// the waiting comments are left alone until then.
+	busyUntil time.Time
 
 	requests *prometheus.CounterVec
 }
@@ -222,7 +226,7 @@ func (t *Trigger) pass(ctx context.Context) {
 		for _, d := range ds {
 			err := t.HandleDelivery(ctx, d)
 			if retry.IsLater(err) {
-				t.log.Warn("delivery handling will be retried", "delivery", d.ID, "err", err)
+				t.log.Log(ctx, retryLevel(err), "delivery handling will be retried", "delivery", d.ID, "err", err)
 				continue
 			}
 			if err != nil {
@@ -248,9 +252,18 @@ func (t *Trigger) pass(ctx context.Context) {
 			continue
 		}
 		if err := t.advance(ctx, r); err != nil {
-			t.log.Warn("request step will be retried", "request", r.ID, "state", r.State, "err", err)
+			t.log.Log(ctx, retryLevel(err), "request step will be retried", "request", r.ID, "state", r.State, "err", err)
 		}
 	}
+}
+
+// retryLevel is the level of a step to be retried: a comment waiting for
+// GitHub's write budget in a burst is the budget at work, not a warning.
+func retryLevel(err error) slog.Level {
+	if errors.Is(err, github.ErrBudgetBusy) {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // HandleDelivery handles one stored delivery. Only pull_request.labeled
