@@ -208,8 +208,8 @@ func (b *Budget) reservedLocked(now time.Time) time.Duration {
 		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
 			in++
 		}
-		if in <= allowed {
-			continue
+		if in <= allowed || in == 0 {
+			continue // room, or an empty window (more expected than it holds)
 		}
 		// The in-window writes leave oldest first: wait until enough
 		// of them have (all of them when nothing may be left).
