@@ -365,7 +365,11 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 	if f.hh != nil && r.State == StateRunning && r.TakenBy == "" && (conclusion == "success" || conclusion == "failure") {
 		// The host ran a build to its end: its earlier failures are no
 		// longer in a row.
-		f.hh.RecordSuccess(ctx, f.hostOf(ctx, r))
+		// Only a host Nomad named: the runner's name (hostOf's fallback)
+		// would leave a reset mark per build in the store, for good.
+		if t, err := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt); err == nil && t.NodeName != "" {
+			f.hh.RecordSuccess(ctx, t.NodeName)
+		}
 	}
 	pool := f.pool(r.Pool)
 	switch {

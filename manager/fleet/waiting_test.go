@@ -280,6 +280,19 @@ func TestHostFailuresReported(t *testing.T) {
 		tm.FinishedAt.IsZero() {
 		t.Errorf("times of the attempt that ran: %+v %v", tm, err)
 	}
+	// A build whose host Nomad never named (its placement not seen) is
+	// no host's success: no mark under the runner's name.
+	hh.events = nil
+	for _, d := range []store.Delivery{delivery("d4", "queued", 200, 7, ""),
+		delivery("d5", "in_progress", 200, 7, `,"runner_name":"bf-linux-quick-200-1"`),
+		delivery("d6", "completed", 200, 7, `,"conclusion":"success"`)} {
+		if err := f.HandleJob(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(hh.events) != 0 {
+		t.Errorf("events %q for a build on no known host, want none", hh.events)
+	}
 }
 
 // TestHeldRetryEndsAfterWaitTimeout: a job whose first runner failed and
