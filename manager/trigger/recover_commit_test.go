@@ -206,7 +206,8 @@ func TestRecoverTakesTheStoredLabelEvent(t *testing.T) {
 // by the label removal and the dispatch, the scheduled comment (it only
 // reports) does not hold the trigger: the pass returns, the run goes on
 // (the request has its run id, no comment yet), and once the window
-// frees a later pass posts the comment, once, and the request moves on.
+// frees a later pass posts the comment, once, and the request moves on:
+// to done at once when its builds ended while the comment waited.
 func TestScheduledCommentWaitsForTheBudget(t *testing.T) {
 	ctx := context.Background()
 	e := newRecoverEnv(t, time.Hour)
@@ -228,12 +229,17 @@ func TestScheduledCommentWaitsForTheBudget(t *testing.T) {
 	if n := len(e.commentBodies(t)); n != 0 {
 		t.Fatalf("%d comments with the budget spent", n)
 	}
+	// Its builds end meanwhile (every builder's final result): the
+	// outcome waits for the comment, and the request ends with it.
+	if _, err := Finish(ctx, e.st, rs[0].ID, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
 	e.clk.add(time.Minute)
 	e.trig.pass(ctx)
 	e.trig.pass(ctx)
 	rs = e.requests(t)
-	if len(rs) != 1 || rs[0].CommentID == 0 || rs[0].State != StateDispatched {
-		t.Fatalf("requests %+v: want the comment posted and the request dispatched", rs)
+	if len(rs) != 1 || rs[0].CommentID == 0 || rs[0].State != StateDone || rs[0].Reason != "succeeded" {
+		t.Fatalf("requests %+v: want the comment posted and the request done, succeeded", rs)
 	}
 	if n := len(e.commentBodies(t)); n != 1 {
 		t.Errorf("%d comments, want 1", n)

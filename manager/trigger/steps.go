@@ -131,6 +131,15 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 	r.State = st
 	t.requests.WithLabelValues("dispatched").Inc()
 	t.log.Info("workflow dispatched", "request", r.ID, "run", r.RunID, "sha", r.SHA, "tier", r.Tier)
+	// Its builds may have ended while the comment waited for the write
+	// budget: Finish kept the outcome in the reason (read again, it may
+	// have come after this pass read the request). It ends now, not when
+	// reconciliation next looks at the completed run.
+	if cur, err := t.st.Request(ctx, r.ID); err == nil && cur.State == StateDispatched && cur.Reason != "" {
+		if _, err := Finish(ctx, t.st, r.ID, cur.Reason); err != nil {
+			t.log.Warn("ending a request whose builds ended before its comment", "request", r.ID, "err", err)
+		}
+	}
 	return nil
 }
 
