@@ -44,7 +44,10 @@ func TestReadinessNamesAStoreThatCannotWrite(t *testing.T) {
 		t.Fatalf("store check before the lock: %q", s)
 	}
 
-	other, err := sql.Open("sqlite", cfg.Store.Path)
+	// Its own busy timeout: the manager may be writing at this moment
+	// (a fleet or trigger tick), and BEGIN EXCLUSIVE must wait its turn,
+	// not fail with SQLITE_BUSY.
+	other, err := sql.Open("sqlite", cfg.Store.Path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
