@@ -229,10 +229,7 @@ type Fleet struct {
 	heldMu sync.Mutex
 	held   map[int64]held
 	expect func(n int) // Options.ExpectWrites
-	// issued are the runners whose JIT config this process holds between
-	// GitHub's answer and the row's dispatched state (see start).
-	issued sync.Map
-	index  uint64 // highest Nomad index handled
+	index  uint64      // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
 	changed bool
 

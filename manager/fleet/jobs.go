@@ -138,12 +138,6 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 	}
 	var err error
 	if r.RunnerID != 0 {
-		if _, mine := f.issued.Load(r.RunnerName); mine {
-			// This process issued it and the row still says starting: its
-			// start is in flight (a caller acting on an old row). Not a
-			// restart's leftover: the runner may be running its job.
-			return fmt.Errorf("%w: runner %s is being started", errPending, r.RunnerName)
-		}
 		if gr, err := f.registration(ctx, r); err == nil && gr != nil && (gr.Busy || gr.Status == "online") {
 			return f.markDispatched(ctx, req, r, *pool)
 		}
@@ -200,8 +194,6 @@ func (f *Fleet) start(ctx context.Context, req store.Request, r store.Runner) er
 		return f.fail(ctx, r, pool, fmt.Errorf("generating the JIT config: %w", err))
 	}
 	r.RunnerID = id
-	f.issued.Store(r.RunnerName, true)
-	defer f.issued.Delete(r.RunnerName)
 	if err := f.st.UpdateRunner(ctx, r.GitHubJobID, r.Attempt, store.RunnerFields{RunnerID: &id}); err != nil {
 		return f.fail(ctx, r, pool, err)
 	}
@@ -367,8 +359,8 @@ func (f *Fleet) completed(ctx context.Context, req store.Request, e jobEvent) er
 		// longer in a row.
 		// Only a host Nomad named: the runner's name (hostOf's fallback)
 		// would leave a reset mark per build in the store, for good.
-		if t, err := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt); err == nil && t.NodeName != "" {
-			f.hh.RecordSuccess(ctx, t.NodeName)
+		if node := f.nodeOf(ctx, r); node != "" {
+			f.hh.RecordSuccess(ctx, node)
 		}
 	}
 	pool := f.pool(r.Pool)

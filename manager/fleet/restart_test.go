@@ -62,12 +62,12 @@ func TestRestartBetweenJITConfigAndDispatched(t *testing.T) {
 }
 
 // TestStartInFlightIsNoRestartLeftover: an attempt in state starting with
-// its JIT config's id recorded is a restart's leftover only if this
-// process did not issue the config: while its own start is between
-// GitHub's answer and the row's dispatched state, another caller acting
-// on an older copy of the row (the sweep, a replayed delivery) leaves it
-// alone. Taking it for a leftover removed the registration and stopped
-// the child of a runner that had just taken its job: the PR's failure.
+// its JIT config's id recorded is a restart's leftover only when no start
+// of its job is in flight: while its own start is between GitHub's answer
+// and the row's dispatched state, the loop's other paths (a pass meeting
+// a replayed queued delivery, the sweep) leave it alone. Taking it for a
+// leftover removed the registration and stopped the child of a runner
+// that had just taken its job: the PR's failure.
 func TestStartInFlightIsNoRestartLeftover(t *testing.T) {
 	const name = "bf-linux-quick-100-1"
 	f, st, gh, nm := newTestFleet(t, 4)
@@ -79,8 +79,13 @@ func TestStartInFlightIsNoRestartLeftover(t *testing.T) {
 	}
 	// Registered, not yet online: its runner is still starting.
 	gh.registered = []github.SelfHostedRunner{{ID: 41, Name: name, Status: "offline"}}
-	f.issued.Store(name, true)
-	_ = f.HandleJob(ctx, delivery("d1", "queued", 100, 7, ""))
+	d := delivery("d1", "queued", 100, 7, "")
+	if _, err := st.PutDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// The job's start in flight, as goStart marks it.
+	f.starts.jobs[100] = true
+	f.pass(ctx)
 	f.sweep(ctx)
 	r, err := st.Runner(ctx, 100, 1)
 	if err != nil {

@@ -315,12 +315,20 @@ func (f *Fleet) placed(ctx context.Context, r store.Runner, u nomad.Update) {
 // hostOf names where an attempt runs: its host when Nomad placed it, else
 // its runner.
 func (f *Fleet) hostOf(ctx context.Context, r store.Runner) string {
+	if node := f.nodeOf(ctx, r); node != "" {
+		return node
+	}
+	return r.RunnerName
+}
+
+// nodeOf is the host Nomad placed an attempt on, or "" before that.
+func (f *Fleet) nodeOf(ctx context.Context, r store.Runner) string {
 	if r.GitHubJobID != 0 {
-		if t, err := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt); err == nil && t.NodeName != "" {
+		if t, err := f.st.RunnerTimes(ctx, r.GitHubJobID, r.Attempt); err == nil {
 			return t.NodeName
 		}
 	}
-	return r.RunnerName
+	return ""
 }
 
 // checkQueuedNow is checkQueued on the attempt as stored now (the sweep's

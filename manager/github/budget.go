@@ -220,6 +220,26 @@ func (b *Budget) reservedLocked(now time.Time) time.Duration {
 	return d
 }
 
+// holdLocked returns how long a write of priority p must wait at now for
+// room, and whether it is a report behind a waiting unblocking write.
+func (b *Budget) holdLocked(now time.Time, p Priority) (time.Duration, bool) {
+	d := b.waitLocked(now)
+	if p == Reports {
+		d = max(d, b.reservedLocked(now))
+	}
+	return d, p == Reports && b.builds > 0
+}
+
+// Room reports whether a write of ctx's priority would go now without
+// waiting (it counts nothing: a caller that must not wait asks first).
+func (b *Budget) Room(ctx context.Context) bool {
+	b.load(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, behind := b.holdLocked(b.o.Now(), priorityOf(ctx))
+	return d <= 0 && !behind
+}
+
 // Wait blocks until a write of ctx's priority may go, then counts it.
 func (b *Budget) Wait(ctx context.Context) error {
 	_, err := b.wait(ctx)
@@ -235,11 +255,7 @@ func (b *Budget) wait(ctx context.Context) (time.Time, error) {
 	for {
 		b.mu.Lock()
 		now := b.o.Now()
-		d := b.waitLocked(now)
-		if p == Reports {
-			d = max(d, b.reservedLocked(now))
-		}
-		behind := p == Reports && b.builds > 0
+		d, behind := b.holdLocked(now, p)
 		if d <= 0 && !behind {
 			if waiting {
 				b.buildGoneLocked()

@@ -156,6 +156,31 @@ func TestBudgetWindowStartsAtTheAnswer(t *testing.T) {
 	})
 }
 
+// budgetClient is a client on an in-process GitHub with a budget of
+// limits.
+func budgetClient(t *testing.T, limits ...Limit) (*Client, *Budget) {
+	t.Helper()
+	b := NewBudget(BudgetOptions{Limits: limits})
+	c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"},
+		Options{Transport: &writeLog{at: map[string][]time.Time{}}, Budget: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, b
+}
+
+// reporter posts a status as a report (post) and tells when it went
+// (report).
+func reporter(t *testing.T, c *Client) (chan time.Time, func(sha string)) {
+	report := make(chan time.Time, 2)
+	return report, func(sha string) {
+		if err := c.CreateStatus(WithPriority(context.Background(), Reports), "o", "r", sha, "success", "", "ok", "ctx"); err != nil {
+			t.Error(err)
+		}
+		report <- time.Now()
+	}
+}
+
 // TestReportsWaitOnlyBehindBuilds: with the window full, a report that
 // has waited longer still goes after a build write that waits too (builds
 // first), and once no build write waits a report goes as soon as the
@@ -163,12 +188,7 @@ func TestBudgetWindowStartsAtTheAnswer(t *testing.T) {
 func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		gh := &writeLog{at: map[string][]time.Time{}}
-		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 4, Per: time.Minute}}})
-		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, _ := budgetClient(t, Limit{N: 4, Per: time.Minute})
 		t0 := time.Now()
 		for i := range 4 { // at 0, 10, 20 and 30 s
 			if i > 0 {
@@ -178,13 +198,7 @@ func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		report := make(chan time.Time, 2)
-		post := func(sha string) {
-			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", sha, "success", "", "ok", "ctx"); err != nil {
-				t.Error(err)
-			}
-			report <- time.Now()
-		}
+		report, post := reporter(t, c)
 		go post("a")
 		synctest.Wait() // the report waits for the window
 		build := make(chan time.Time, 1)
@@ -217,12 +231,7 @@ func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		gh := &writeLog{at: map[string][]time.Time{}}
-		b := NewBudget(BudgetOptions{Limits: []Limit{{N: 2, Per: time.Second}, {N: 6, Per: time.Hour}}})
-		c, err := New(config.GitHub{APIURL: "http://github.invalid/", Token: "t"}, Options{Transport: gh, Budget: b})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, b := budgetClient(t, Limit{N: 2, Per: time.Second}, Limit{N: 6, Per: time.Hour})
 		// More expected than the hour holds, the window empty: a report
 		// still goes (nothing it could leave room for is in the way).
 		b.Expect(10)
@@ -235,13 +244,7 @@ func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
 			t.Fatal(err)
 		}
-		report := make(chan time.Time, 2)
-		post := func(sha string) {
-			if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", sha, "success", "", "ok", "ctx"); err != nil {
-				t.Error(err)
-			}
-			report <- time.Now()
-		}
+		report, post := reporter(t, c)
 		// 1 in the hour + this report + 4 expected = 6 of 6: it goes.
 		go post("a")
 		if got := (<-report).Sub(t0); got != 0 {
@@ -255,6 +258,13 @@ func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 		case at := <-report:
 			t.Fatalf("a report went at %v while the hour window had room only for the 4 expected JIT configs", at.Sub(t0))
 		default:
+		}
+		// Room tells it beforehand, and gives a build its place.
+		if b.Room(WithPriority(ctx, Reports)) {
+			t.Error("Room says a report may go while it would take an expected build's place")
+		}
+		if !b.Room(ctx) {
+			t.Error("Room says a build's write must wait with the hour window's room kept for it")
 		}
 		b.Expect(2) // two builders started (or were cancelled)
 		if got := (<-report).Sub(t0); got != 10*time.Second {

@@ -36,6 +36,8 @@ type Client struct {
 	// App reports whether the client authenticates as a GitHub App
 	// installation (and so may write check runs).
 	App bool
+	// budget is Options.Budget, for WriteRoom.
+	budget *Budget
 }
 
 // Options are the parts a Client is built from besides the config.
@@ -98,7 +100,13 @@ func New(c config.GitHub, o Options) (*Client, error) {
 	// keep the configured root exactly as given.
 	cl.BaseURL.Path = mustPath(api)
 	cl.UploadURL = cl.BaseURL
-	return &Client{gh: cl, App: app}, nil
+	return &Client{gh: cl, App: app, budget: o.Budget}, nil
+}
+
+// WriteRoom reports whether a content-creating call made with ctx would
+// go now without waiting for the write budget (true without a budget).
+func (c *Client) WriteRoom(ctx context.Context) bool {
+	return c.budget == nil || c.budget.Room(ctx)
 }
 
 func mustPath(raw string) string {

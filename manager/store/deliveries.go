@@ -63,7 +63,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
 // deliveries of those events are returned: each consumer (trigger, fleet)
 // reads and marks only its own, so one cannot mark another's as done.
 func (s *Store) Unprocessed(ctx context.Context, limit int, events ...string) ([]Delivery, error) {
-	q := `SELECT id, event, received_at, payload, processed_at IS NOT NULL FROM deliveries WHERE processed_at IS NULL`
+	q := `SELECT id, event, received_at, payload, FALSE FROM deliveries WHERE processed_at IS NULL`
 	var args []any
 	if len(events) > 0 {
 		q += ` AND event IN (?` + strings.Repeat(`, ?`, len(events)-1) + `)`

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/buildfleet/buildfleet/config"
 	"github.com/buildfleet/buildfleet/manager/github"
@@ -24,9 +23,9 @@ func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Re
 		return nil
 	}
 	owner, name := splitRepo(r.Repo)
-	if github.IsWithoutWaiting(ctx) && t.now().Before(t.commentsBusyUntil()) {
-		// The budget had no room a moment ago: not worth two store
-		// writes (the attempt's count, then its undoing) to find out again.
+	if github.IsWithoutWaiting(ctx) && !t.gh.WriteRoom(ctx) {
+		// Asked before the attempt is counted: a comment that waits for
+		// the budget costs no store write.
 		return retry.Later(fmt.Errorf("request %s: its comment waits for GitHub's write budget: %w", r.ID, github.ErrBudgetBusy))
 	}
 	if r.CommentTries > 0 {
@@ -48,8 +47,8 @@ func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Re
 	r.CommentTries = tries
 	id, err := t.gh.Comment(ctx, owner, name, r.PR, body+"\n"+marker(r.ID))
 	if errors.Is(err, github.ErrBudgetBusy) {
-		// Not sent: no earlier attempt to settle.
-		t.commentsBusy(t.now().Add(commentBudgetLook))
+		// The room went between the question and the call (another
+		// writer took it). Not sent: no earlier attempt to settle.
 		tries--
 		if uerr := t.st.UpdateRequest(ctx, r.ID, store.RequestFields{CommentTries: &tries}); uerr != nil {
 			return retry.Later(uerr)
@@ -66,22 +65,6 @@ func (t *Trigger) comment(ctx context.Context, r *store.Request, repo *config.Re
 		return retry.Later(fmt.Errorf("commenting: %w", err))
 	}
 	return t.recordComment(ctx, r, id)
-}
-
-// commentBudgetLook is how long after the write budget had no room for a
-// comment the trigger leaves the waiting comments alone.
-const commentBudgetLook = time.Second
-
-func (t *Trigger) commentsBusy(until time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.busyUntil = until
-}
-
-func (t *Trigger) commentsBusyUntil() time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.busyUntil
 }
 
 func (t *Trigger) recordComment(ctx context.Context, r *store.Request, id int64) error {

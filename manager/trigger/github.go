@@ -23,6 +23,9 @@ type GitHub interface {
 	LabeledOpenPRs(ctx context.Context, owner, repo, label string) ([]int, error)
 	LastLabeler(ctx context.Context, owner, repo string, number int, label string) (string, time.Time, error)
 	LastLabelEvent(ctx context.Context, owner, repo string, number int, label string) (github.LabelEvent, error)
+	// WriteRoom tells whether a write made with ctx would go now,
+	// without waiting for the write budget.
+	WriteRoom(ctx context.Context) bool
 }
 
 var _ GitHub = (*github.Client)(nil)

@@ -108,7 +108,8 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 	// the dispatch delays the runners, and the comment then tells what
 	// really happened. Both steps are recorded, so a restart between them
 	// posts the comment without dispatching again.
-	if r.RunID == 0 {
+	dispatchedBefore := r.RunID != 0
+	if !dispatchedBefore {
 		if err := t.dispatch(ctx, r, repo); err != nil || r.State == StateFailed {
 			return err
 		}
@@ -131,10 +132,14 @@ func (t *Trigger) schedule(ctx context.Context, r *store.Request, repo *config.R
 	r.State = st
 	t.requests.WithLabelValues("dispatched").Inc()
 	t.log.Info("workflow dispatched", "request", r.ID, "run", r.RunID, "sha", r.SHA, "tier", r.Tier)
-	// Its builds may have ended while the comment waited for the write
-	// budget: Finish kept the outcome in the reason (read again, it may
-	// have come after this pass read the request). It ends now, not when
-	// reconciliation next looks at the completed run.
+	// Dispatched on an earlier pass (its comment waited for the write
+	// budget), its builds may have ended meanwhile: Finish kept the
+	// outcome in the reason (read again, it may have come after this pass
+	// read the request). It ends now, not when reconciliation next looks
+	// at the completed run. A run dispatched just now has no results yet.
+	if !dispatchedBefore {
+		return nil
+	}
 	if cur, err := t.st.Request(ctx, r.ID); err == nil && cur.State == StateDispatched && cur.Reason != "" {
 		if _, err := Finish(ctx, t.st, r.ID, cur.Reason); err != nil {
 			t.log.Warn("ending a request whose builds ended before its comment", "request", r.ID, "err", err)

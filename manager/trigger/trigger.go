@@ -112,9 +112,6 @@ type Trigger struct {
 	mu       sync.Mutex
 	roles    map[string]cachedRole
 	branches map[string]string
-	// busyUntil: the write budget had no room for a scheduled comment;
-	// the waiting comments are left alone until then.
-	busyUntil time.Time
 
 	requests *prometheus.CounterVec
 }
