@@ -159,6 +159,7 @@ func New(o Options) (_ *Manager, err error) {
 		RetryEvery: o.RetryEvery, RecoverEvery: o.RecoverEvery,
 		RecoverMinAge: o.RecoverMinAge,
 		OnDispatched:  func() { m.fleet.Wake() },
+		ExpectWrites:  func(n int) { budget.Expect("trigger", n) },
 	})
 	// One report queue per GitHub credential: GitHub's secondary limit
 	// counts per token or installation; its writes go through the
@@ -190,7 +191,7 @@ func New(o Options) (_ *Manager, err error) {
 		Config: o.Config, Store: st, GitHub: m.gh, Nomad: m.nomad, Reporter: m.report, Packages: m.pkgs, ActRunner: act,
 		Logger: m.log.With("component", "fleet"), RetryEvery: o.RetryEvery, Health: m.notify, Registerer: o.Registry,
 		WaitingAfter: o.WaitingAfter, Jobs: m.gh, Pools: m.nomad, ReconcileEvery: o.ReconcileEvery,
-		ExpectWrites: budget.Expect,
+		ExpectWrites: func(n int) { budget.Expect("fleet", n) },
 	}
 	if m.sets, err = m.scaleSets(); err != nil {
 		return nil, err

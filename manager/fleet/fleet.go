@@ -228,6 +228,10 @@ type Fleet struct {
 	// held are the jobs max_runners keeps back (see waiting.go).
 	heldMu sync.Mutex
 	held   map[int64]held
+	// waiting counts the jobs whose first queued delivery a pass found
+	// but could not start (no start slot free), not held: each will need
+	// a JIT config too (see expectLocked).
+	waiting int
 	expect func(n int) // Options.ExpectWrites
 	index  uint64      // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
@@ -392,11 +396,18 @@ func (f *Fleet) pass(ctx context.Context) {
 	}
 	// Starts go on in their own goroutines: one waiting on GitHub's write
 	// budget holds back nothing else (see starts).
+	started := 0
 	for _, d := range first {
 		if ctx.Err() != nil || !f.goStart(ctx, d, of[d.ID].job, of[d.ID].run) {
 			break // no room: a later pass, woken when a start ends
 		}
+		started++
 	}
+	left := make([]int64, 0, len(first)-started)
+	for _, d := range first[started:] {
+		left = append(left, of[d.ID].job)
+	}
+	f.setWaiting(left)
 	for _, d := range rest {
 		if id := of[d.ID]; f.starts.busy(d.ID, id.job, 0) || (d.Event == "workflow_run" && f.starts.busy("", 0, id.run)) {
 			continue // after its job's (or run's) start in flight

@@ -76,11 +76,29 @@ func (f *Fleet) unhold(jobID int64) {
 	f.expectLocked()
 }
 
-// expectLocked tells GitHub's write budget how many JIT configs the held
-// builders will need. Callers hold heldMu.
+// setWaiting records the jobs a pass left for a later one (no start slot
+// free), but for the held ones (counted as held).
+func (f *Fleet) setWaiting(jobs []int64) {
+	f.heldMu.Lock()
+	defer f.heldMu.Unlock()
+	n := 0
+	for _, id := range jobs {
+		if _, ok := f.held[id]; !ok {
+			n++
+		}
+	}
+	if n != f.waiting {
+		f.waiting = n
+		f.expectLocked()
+	}
+}
+
+// expectLocked tells GitHub's write budget how many JIT configs the
+// builders it knows of and has not started will need: those max_runners
+// holds back and those waiting for a start slot. Callers hold heldMu.
 func (f *Fleet) expectLocked() {
 	if f.expect != nil {
-		f.expect(len(f.held))
+		f.expect(len(f.held) + f.waiting)
 	}
 }
 

@@ -320,3 +320,53 @@ func TestHeldRetryEndsAfterWaitTimeout(t *testing.T) {
 		t.Errorf("job 101: %+v %v; want attempt 2 given up and reported", r, err)
 	}
 }
+
+// TestFleetTellsTheBudgetWhatItsBuildersNeed: with more queued jobs than
+// start slots in a pool of one runner, the fleet tells GitHub's write
+// budget a JIT config for every builder it knows of and has not started:
+// those max_runners holds back and those left for a start slot.
+func TestFleetTellsTheBudgetWhatItsBuildersNeed(t *testing.T) {
+	ctx := context.Background()
+	w := newWaitFixture(t, time.Hour)
+	var mu sync.Mutex
+	told := -1
+	w.f.expect = func(n int) { mu.Lock(); told = n; mu.Unlock() }
+	const jobs = maxParallelStarts + 4
+	for i := range jobs {
+		run := int64(7 + i)
+		if i >= 2 { // the fixture has the first two requests
+			id := fmt.Sprintf("r%d", i+1)
+			if _, _, err := w.st.CreateRequest(ctx, store.Request{ID: id, Repo: "o/r", PR: 1 + i, SHA: "pr-head-" + id,
+				Tier: "quick", State: "dispatched", Builders: `[{"name":"linux-quick","labels":["` + bindingLabel + `"]}]`}); err != nil {
+				t.Fatal(err)
+			}
+			tries := 1
+			if err := w.st.UpdateRequest(ctx, id, store.RequestFields{RunID: &run, DispatchTries: &tries}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w.st.PutDelivery(ctx, delivery(fmt.Sprintf("d%d", i), "queued", int64(100+i), run, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.f.pass(ctx)
+	w.f.waitStarts()
+	mu.Lock()
+	got := told
+	mu.Unlock()
+	// One started; of the starts in flight the others were held back;
+	// the rest wait for a start slot.
+	if want := jobs - 1; got != want {
+		t.Fatalf("the budget was told %d JIT configs to come, want %d (%d held, %d waiting for a start slot)",
+			got, want, maxParallelStarts-1, jobs-maxParallelStarts)
+	}
+	// A later pass takes the waiting ones (held now too): the count stays.
+	w.f.pass(ctx)
+	w.f.waitStarts()
+	mu.Lock()
+	got = told
+	mu.Unlock()
+	if want := jobs - 1; got != want {
+		t.Errorf("after the second pass the budget was told %d, want %d", got, want)
+	}
+}

@@ -98,8 +98,10 @@ type BudgetOptions struct {
 // times of the last writes, so no span of a window ever holds more than
 // its N. Reports use whatever the builds do not need: they wait while an
 // unblocking write waits (builds first when both wait), and they leave
-// room in the long windows for the unblocking writes the fleet expects
-// (Expect: builders a full pool holds back, each to need a JIT config),
+// room in the long windows for the unblocking writes known to come
+// (Expect: the trigger's requests not yet dispatched, each a label
+// removal, a dispatch and a JIT config per builder; the builders a full
+// pool holds back, each a JIT config),
 // so in a burst a JIT config is never behind a status, not even one an
 // hour later, and once the builds' writes are out the results take the
 // whole window.
@@ -110,9 +112,10 @@ type Budget struct {
 	// builds counts the unblocking writes waiting for the window; a
 	// report waits while it is not zero.
 	builds int
-	// expected is how many unblocking writes are known to come (Expect):
-	// a report leaves room for them in every window but the shortest.
-	expected int
+	// expected is how many unblocking writes are known to come, by
+	// source (Expect); a report leaves room for their sum in every
+	// window but the shortest.
+	expected map[string]int
 	// changed is closed (and replaced) when builds or expected drops:
 	// the reports waiting on it look again.
 	changed chan struct{}
@@ -168,20 +171,38 @@ func (b *Budget) waitLocked(now time.Time) time.Duration {
 	return d
 }
 
-// Expect sets how many unblocking writes are known to come before long
-// (the builders a full pool holds back: each needs a JIT config once a
-// slot frees). Reports leave room for them in every window but the
-// shortest: a report that took the shortest window's room would delay a
-// build by at most that window (a minute on GitHub), one that took the
-// hour's by up to the hour. With a single window nothing is reserved.
-func (b *Budget) Expect(n int) {
+// Expect sets how many unblocking writes source knows to come before
+// long (the trigger: what its requests not yet dispatched will write; the
+// fleet: a JIT config for each builder a full pool holds back); each
+// source's latest count replaces its previous one, and reports leave room
+// for the sum. They leave it in every window but the shortest: a report
+// that took the shortest window's room would delay a build by at most
+// that window (a minute on GitHub), one that took the hour's by up to the
+// hour. With a single window nothing is reserved.
+func (b *Budget) Expect(source string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n = max(0, n)
-	if n < b.expected {
+	if b.expected == nil {
+		b.expected = map[string]int{}
+	}
+	if n < b.expected[source] {
 		b.wakeLocked()
 	}
-	b.expected = n
+	if n == 0 {
+		delete(b.expected, source)
+		return
+	}
+	b.expected[source] = n
+}
+
+// expectedLocked is the sum of the sources' expected writes.
+func (b *Budget) expectedLocked() int {
+	n := 0
+	for _, e := range b.expected {
+		n += e
+	}
+	return n
 }
 
 // reservedLocked returns how long a report must wait at now for room in
@@ -189,7 +210,8 @@ func (b *Budget) Expect(n int) {
 // go, else until the oldest write that keeps it back leaves its window
 // (or sooner, when expected drops).
 func (b *Budget) reservedLocked(now time.Time) time.Duration {
-	if b.expected == 0 || len(b.o.Limits) < 2 {
+	expected := b.expectedLocked()
+	if expected == 0 || len(b.o.Limits) < 2 {
 		return 0
 	}
 	shortest := b.o.Limits[0].Per
@@ -203,7 +225,7 @@ func (b *Budget) reservedLocked(now time.Time) time.Duration {
 		}
 		// The report may go if the window keeps room for itself and
 		// the expected writes: at most N - expected - 1 already in it.
-		allowed := l.N - b.expected - 1
+		allowed := l.N - expected - 1
 		in := 0
 		for i := len(b.sent) - 1; i >= 0 && now.Sub(b.sent[i]) < l.Per; i-- {
 			in++

@@ -222,25 +222,27 @@ func TestReportsWaitOnlyBehindBuilds(t *testing.T) {
 	})
 }
 
-// TestReportsLeaveRoomForExpectedBuilds: with 4 JIT configs expected
-// (builders a full pool holds back), a report takes the hour window's
-// room only while 4 places stay free for them; the next one waits,
-// though the minute window has room, until the fleet expects fewer. The
-// minute window keeps nothing back: a report there delays a build by at
-// most a minute.
+// TestReportsLeaveRoomForExpectedBuilds: with 4 unblocking writes
+// expected (2 by the fleet: builders a full pool holds back; 2 by the
+// trigger: a request not yet dispatched), a report takes the hour
+// window's room only while 4 places stay free for them; the next one
+// waits, though the minute window has room, until a source expects fewer.
+// The minute window keeps nothing back: a report there delays a build by
+// at most a minute.
 func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		c, b := budgetClient(t, Limit{N: 2, Per: time.Second}, Limit{N: 6, Per: time.Hour})
 		// More expected than the hour holds, the window empty: a report
 		// still goes (nothing it could leave room for is in the way).
-		b.Expect(10)
+		b.Expect("fleet", 10)
 		if err := c.CreateStatus(WithPriority(ctx, Reports), "o", "r", "x", "success", "", "ok", "ctx"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Hour) // the window empty again
 		t0 := time.Now()
-		b.Expect(4)
+		b.Expect("fleet", 2)
+		b.Expect("trigger", 2) // the sources add up
 		if err := c.RemoveLabel(ctx, "o", "r", 1, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -266,9 +268,16 @@ func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 		if !b.Room(ctx) {
 			t.Error("Room says a build's write must wait with the hour window's room kept for it")
 		}
-		b.Expect(2) // two builders started (or were cancelled)
+		b.Expect("fleet", 2) // the same count again changes nothing
+		synctest.Wait()
+		select {
+		case at := <-report:
+			t.Fatalf("a report went at %v when a source repeated its count", at.Sub(t0))
+		default:
+		}
+		b.Expect("trigger", 0) // the request dispatched (or refused)
 		if got := (<-report).Sub(t0); got != 10*time.Second {
-			t.Errorf("the second report went at %v, want 10s (when the fleet expected fewer)", got)
+			t.Errorf("the second report went at %v, want 10s (when the trigger expected fewer)", got)
 		}
 		// The expected builds' writes get their room: 2 more unblocking
 		// writes go within the minute windows, not an hour later.

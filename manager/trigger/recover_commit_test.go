@@ -3,10 +3,12 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/manager/github"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
@@ -246,5 +248,48 @@ func TestScheduledCommentWaitsForTheBudget(t *testing.T) {
 	}
 	if got := e.dispatched(t); len(got) != 1 {
 		t.Errorf("dispatched %v, want still one run", got)
+	}
+}
+
+// TestPassTellsTheBudgetWhatRequestsWillWrite: after each pass the
+// trigger tells GitHub's write budget what its open requests will still
+// write before their builds run (label removal, dispatch, a JIT config
+// per builder), and nothing once the run is dispatched: a dispatch GitHub
+// answered 502 keeps its count until a later pass dispatches it.
+func TestPassTellsTheBudgetWhatRequestsWillWrite(t *testing.T) {
+	ctx := context.Background()
+	e := newRecoverEnv(t, time.Hour)
+	var told []int
+	e.trig = New(Options{Config: e.trig.cfg, Store: e.st, GitHub: e.trig.gh, Now: e.clk.now,
+		ExpectWrites: func(n int) { told = append(told, n) }})
+	if err := e.sim.AddFault(ghsim.Fault{Kind: ghsim.FaultServerError, Method: "POST", Path: `/dispatches$`, Count: 1, Status: 502}); err != nil {
+		t.Fatal(err)
+	}
+	e.label(t, false)
+	e.trig.pass(ctx)
+	// The labeled delivery before it was handled: its label, its
+	// dispatch and one builder (the tier's one pool); after (handling
+	// advances the request, and the pass tries again): the label went,
+	// the dispatch did not.
+	if want := []int{3, 2, 2}; !slices.Equal(told, want) {
+		t.Fatalf("the budget was told %v, want %v", told, want)
+	}
+	if got := e.dispatched(t); len(got) != 0 {
+		t.Fatalf("dispatched %v with the dispatch answered 502", got)
+	}
+	told = nil
+	e.clk.add(time.Minute) // past the grace after the unanswered dispatch
+	e.trig.pass(ctx)
+	if want := []int{2, 0}; !slices.Equal(told, want) {
+		t.Fatalf("the budget was told %v, want %v", told, want)
+	}
+	if got := e.dispatched(t); len(got) != 1 {
+		t.Fatalf("dispatched %v, want one run", got)
+	}
+	// Nothing open to advance: the pass tells the budget nothing new.
+	told = nil
+	e.trig.pass(ctx)
+	if want := []int{0}; !slices.Equal(told, want) {
+		t.Errorf("the budget was told %v, want %v", told, want)
 	}
 }

@@ -91,6 +91,13 @@ type Options struct {
 	// the fleet waits for it before starting runners for the run's jobs,
 	// whose queued webhooks often come first.
 	OnDispatched func()
+	// ExpectWrites, when set, is told after each pass how many unblocking
+	// writes the open requests not yet dispatched will make (label
+	// removals, dispatches, refusals and a JIT config per builder):
+	// GitHub's write budget keeps room for them, so that in a burst the
+	// reports of the first builds do not take the hour's room the last
+	// ones need to start.
+	ExpectWrites func(n int)
 }
 
 // Trigger handles pull_request deliveries and operator requests.
@@ -108,6 +115,11 @@ type Trigger struct {
 	rescan  chan bool // see RecoverSoon
 	onDisp  func()
 	grace   time.Duration
+	expect  func(n int) // Options.ExpectWrites
+	// opened is what the open requests will write, as last told to
+	// expect, and openIDs their ids (the pass's goroutine only).
+	opened  int
+	openIDs map[string]bool
 
 	mu       sync.Mutex
 	roles    map[string]cachedRole
@@ -159,6 +171,7 @@ func New(o Options) *Trigger {
 		wake:     make(chan struct{}, 1),
 		rescan:   make(chan bool, 1),
 		onDisp:   o.OnDispatched,
+		expect:   o.ExpectWrites,
 		grace:    o.ResumeGrace,
 		roles:    map[string]cachedRole{},
 		branches: map[string]string{},
@@ -219,6 +232,7 @@ func (t *Trigger) pass(ctx context.Context) {
 			t.log.Error("listing deliveries", "err", err)
 			return
 		}
+		t.expectDeliveries(ds)
 		progressed := false
 		for _, d := range ds {
 			err := t.HandleDelivery(ctx, d)
@@ -244,14 +258,80 @@ func (t *Trigger) pass(ctx context.Context) {
 		t.log.Error("listing open requests", "err", err)
 		return
 	}
+	t.expectWrites(open)
+	advanced := false
 	for _, r := range open {
 		if r.State == StateDispatched {
 			continue
 		}
+		advanced = true
 		if err := t.advance(ctx, r); err != nil {
 			t.log.Log(ctx, retryLevel(err), "request step will be retried", "request", r.ID, "state", r.State, "err", err)
 		}
 	}
+	if advanced && t.expect != nil {
+		if open, err = t.st.OpenRequests(ctx); err == nil {
+			t.expectWrites(open)
+		}
+	}
+}
+
+// expectWrites tells GitHub's write budget (Options.ExpectWrites) what
+// the open requests will still write before their builds run.
+func (t *Trigger) expectWrites(open []store.Request) {
+	if t.expect == nil {
+		return
+	}
+	n := 0
+	t.openIDs = make(map[string]bool, len(open))
+	for _, r := range open {
+		n += t.writesAhead(r)
+		t.openIDs[r.ID] = true
+	}
+	t.opened = n
+	t.expect(n)
+}
+
+// expectDeliveries adds, before the pass handles them, what the requests
+// of labeled deliveries not handled yet will write: a burst's labels
+// arrive before any of their requests exist, and the first reports must
+// not take the room they need. A delivery whose request is open (its
+// handling waits on a step of it) is counted with the request.
+func (t *Trigger) expectDeliveries(ds []store.Delivery) {
+	if t.expect == nil || len(ds) == 0 {
+		return
+	}
+	n := t.opened
+	for _, d := range ds {
+		if e, _, trig, _ := t.labelTrigger(d); trig != nil && !t.openIDs[requestID(d.ID, e.Label.Name)] {
+			n += t.writesAhead(store.Request{Label: trig.Label, Tier: trig.Tier, State: StateChecking})
+		}
+	}
+	t.expect(n)
+}
+
+// writesAhead counts the unblocking writes an open request will make
+// before its builders run: the label's removal, the refusal comment or
+// the dispatch, and a JIT config per builder of its tier (the fleet counts
+// those once it knows the run's jobs: a dispatched request counts none).
+// A request that may yet be refused, coalesced or skipped counts as
+// accepted: keeping room a little too long only delays a report.
+func (t *Trigger) writesAhead(r store.Request) int {
+	n := 0
+	if !r.LabelRemoved && r.Label != "" {
+		n++
+	}
+	switch {
+	case r.State == StateRefusing:
+		n++
+	case r.RunID != 0:
+	case r.State == StateChecking || r.State == StateAccepted || r.State == StateLocating:
+		if r.State != StateLocating {
+			n++
+		}
+		n += len(t.cfg.StablePools(r.Tier))
+	}
+	return n
 }
 
 // retryLevel is the level of a step to be retried: a comment waiting for
@@ -268,24 +348,9 @@ func retryLevel(err error) slog.Level {
 // A nil or permanent error means the delivery is done; a transient error
 // means try again later.
 func (t *Trigger) HandleDelivery(ctx context.Context, d store.Delivery) error {
-	if d.Event != "pull_request" {
-		return nil
-	}
-	e, err := parsePullRequest(d.Payload)
-	if err != nil {
+	e, repo, trig, err := t.labelTrigger(d)
+	if err != nil || trig == nil {
 		return err
-	}
-	if e.Action != "labeled" {
-		return nil
-	}
-	repo := t.cfg.Repository(e.Repository.FullName)
-	if repo == nil {
-		t.log.Debug("label on an unconfigured repository ignored", "repo", e.Repository.FullName)
-		return nil
-	}
-	trig := repo.Trigger(e.Label.Name)
-	if trig == nil {
-		return nil
 	}
 	if e.Repository.DefaultBranch != "" {
 		t.mu.Lock()
@@ -353,6 +418,23 @@ func (t *Trigger) recovered(ctx context.Context, r store.Request) (bool, error) 
 // lateWebhook is how late a labeled webhook may come after the scan
 // recovered its label event and still be recognised as the same event.
 const lateWebhook = 30 * time.Minute
+
+// labelTrigger parses a delivery and returns it with the configured
+// repository and trigger it names; trig is nil (and err too) when it
+// triggers nothing: another event or action, another label or repository.
+func (t *Trigger) labelTrigger(d store.Delivery) (e pullRequestEvent, repo *config.Repository, trig *config.Trigger, err error) {
+	if d.Event != "pull_request" {
+		return e, nil, nil, nil
+	}
+	if e, err = parsePullRequest(d.Payload); err != nil || e.Action != "labeled" {
+		return e, nil, nil, err
+	}
+	if repo = t.cfg.Repository(e.Repository.FullName); repo == nil {
+		t.log.Debug("label on an unconfigured repository ignored", "repo", e.Repository.FullName)
+		return e, nil, nil, nil
+	}
+	return e, repo, repo.Trigger(e.Label.Name), nil
+}
 
 // requestID derives a request's ID from its delivery, so that a replayed
 // delivery finds the request it created before.
