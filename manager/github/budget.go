@@ -109,6 +109,10 @@ type Budget struct {
 	o    BudgetOptions
 	mu   sync.Mutex
 	sent []time.Time // oldest first, at most the largest N
+	// inflight counts the writes of sent not answered yet, by the
+	// UnixNano of their send time: the journal marks them, since a
+	// restart cannot know when GitHub counted them (see load).
+	inflight map[int64]int
 	// builds counts the unblocking writes waiting for the window; a
 	// report waits while it is not zero.
 	builds int
@@ -366,12 +370,18 @@ func (b *Budget) sleepOrChange(ctx context.Context, d time.Duration, changed <-c
 // were the window to free from our send time, a busy machine or network
 // could send the next write while GitHub still counts the old one, and
 // get a 403. From the answer's time the window is never early (it is
-// late by at most one round trip). The journal keeps the send time: a
-// restart is seconds later anyway.
+// late by at most one round trip). The journal, written when a write is
+// counted, has its answer's time from the next write on; until then it
+// marks the write in flight (see load).
 func (b *Budget) answered(sent time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.o.Now()
+	if k := sent.UnixNano(); b.inflight[k] > 1 {
+		b.inflight[k]--
+	} else {
+		delete(b.inflight, k)
+	}
 	for i := len(b.sent) - 1; i >= 0; i-- {
 		if b.sent[i].Equal(sent) {
 			b.sent[i] = now
@@ -383,6 +393,10 @@ func (b *Budget) answered(sent time.Time) {
 
 func (b *Budget) spendLocked(now time.Time, p Priority) {
 	b.sent = append(b.sent, now)
+	if b.inflight == nil {
+		b.inflight = map[int64]int{}
+	}
+	b.inflight[now.UnixNano()]++
 	b.counts[p]++
 	b.trimLocked()
 }
@@ -395,6 +409,16 @@ func (b *Budget) trimLocked() {
 	if len(b.sent) > keep {
 		b.sent = append(b.sent[:0], b.sent[len(b.sent)-keep:]...)
 	}
+	// A write never answered (its request failed before it was sent)
+	// stays in flight until it leaves sent.
+	if len(b.sent) > 0 {
+		oldest := b.sent[0].UnixNano()
+		for k := range b.inflight {
+			if k < oldest {
+				delete(b.inflight, k)
+			}
+		}
+	}
 }
 
 // Counts returns the writes counted since start, by priority.
@@ -404,19 +428,36 @@ func (b *Budget) Counts() (unblocks, reports int) {
 	return b.counts[Unblocks], b.counts[Reports]
 }
 
-func (b *Budget) journalLocked() []int64 {
+// journal is the budget's record in the store: the times of its recent
+// writes (UnixNano), and which of them had no answer yet.
+type journal struct {
+	Sent     []int64 `json:"sent"`
+	InFlight []int64 `json:"in_flight,omitempty"`
+}
+
+func (b *Budget) journalLocked() *journal {
 	if b.o.Journal == nil {
 		return nil
 	}
-	out := make([]int64, len(b.sent))
+	j := &journal{Sent: make([]int64, len(b.sent))}
 	for i, t := range b.sent {
-		out[i] = t.UnixNano()
+		j.Sent[i] = t.UnixNano()
 	}
-	return out
+	for k, n := range b.inflight {
+		for range n {
+			j.InFlight = append(j.InFlight, k)
+		}
+	}
+	return j
 }
 
 // load reads the journal once; a journal that cannot be read starts the
-// budget empty (GitHub's own answers still hold it back).
+// budget empty (GitHub's own answers still hold it back). A write the
+// journal has in flight may have reached GitHub any time before this
+// process started (its answer lost with the process that sent it: a
+// crash, or a kill): it counts from now, so that its window is never
+// early. (A journal of an older version, a bare list of times, is taken
+// as answered.)
 func (b *Budget) load(ctx context.Context) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -428,21 +469,37 @@ func (b *Budget) load(ctx context.Context) {
 	if err != nil || v == "" {
 		return
 	}
-	var ns []int64
-	if json.Unmarshal([]byte(v), &ns) != nil {
+	var j journal
+	if strings.HasPrefix(v, "[") {
+		err = json.Unmarshal([]byte(v), &j.Sent)
+	} else {
+		err = json.Unmarshal([]byte(v), &j)
+	}
+	if err != nil {
 		return
 	}
-	for _, n := range ns {
-		b.sent = append(b.sent, time.Unix(0, n))
+	open := map[int64]int{}
+	for _, k := range j.InFlight {
+		open[k]++
 	}
+	now := b.o.Now()
+	for _, n := range j.Sent {
+		at := time.Unix(0, n)
+		if open[n] > 0 {
+			open[n]--
+			at = now
+		}
+		b.sent = append(b.sent, at)
+	}
+	slices.SortFunc(b.sent, func(x, y time.Time) int { return x.Compare(y) })
 	b.trimLocked()
 }
 
-func (b *Budget) save(ctx context.Context, ns []int64) {
-	if b.o.Journal == nil {
+func (b *Budget) save(ctx context.Context, j *journal) {
+	if b.o.Journal == nil || j == nil {
 		return
 	}
-	v, _ := json.Marshal(ns)
+	v, _ := json.Marshal(j)
 	_ = b.o.Journal.PutKV(context.WithoutCancel(ctx), b.o.Key, string(v))
 }
 

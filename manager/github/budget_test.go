@@ -291,3 +291,43 @@ func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 		}
 	})
 }
+
+// TestBudgetRestartCountsWritesInFlightFromItsStart: a write sent but not
+// answered when the manager died may have reached GitHub any time before
+// the restart; the restarted budget counts it from its own start, while a
+// write answered before the last journal entry keeps its time. With 2
+// writes per 10 s: A answered at 0 s, B in flight at 0 s, a restart at
+// 3 s: the next write waits for A (10 s), the one after it for B as of
+// the restart (13 s), not for B's send time (10 s: GitHub could still
+// count B, and answer 403).
+func TestBudgetRestartCountsWritesInFlightFromItsStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, filepath.Join(t.TempDir(), "bf.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		limits := []Limit{{N: 2, Per: 10 * time.Second}}
+		t0 := time.Now()
+		b := NewBudget(BudgetOptions{Limits: limits, Journal: st})
+		a, err := b.wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.answered(a)
+		if _, err := b.wait(ctx); err != nil { // B: no answer, the process dies
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		b2 := NewBudget(BudgetOptions{Limits: limits, Journal: st})
+		for i, want := range []time.Duration{10 * time.Second, 13 * time.Second} {
+			if err := b2.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Since(t0); got != want {
+				t.Errorf("write %d after the restart went at %v, want %v", i+1, got, want)
+			}
+		}
+	})
+}
