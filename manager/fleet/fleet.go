@@ -232,8 +232,8 @@ type Fleet struct {
 	// but could not start (no start slot free), not held: each will need
 	// a JIT config too (see expectLocked).
 	waiting int
-	expect func(n int) // Options.ExpectWrites
-	index  uint64      // highest Nomad index handled
+	expect  func(n int) // Options.ExpectWrites
+	index   uint64      // highest Nomad index handled
 	// changed is set when runners changed since the last orphan sweep.
 	changed bool
 
