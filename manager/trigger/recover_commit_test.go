@@ -2,7 +2,9 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/buildfleet/buildfleet/internal/ghsim"
 	"github.com/buildfleet/buildfleet/manager/github"
+	"github.com/buildfleet/buildfleet/manager/retry"
 	"github.com/buildfleet/buildfleet/manager/store"
 )
 
@@ -291,5 +294,31 @@ func TestPassTellsTheBudgetWhatRequestsWillWrite(t *testing.T) {
 	e.trig.pass(ctx)
 	if want := []int{0}; !slices.Equal(told, want) {
 		t.Errorf("the budget was told %v, want %v", told, want)
+	}
+}
+
+// TestSettlingIsNoWarning: a request waiting for an earlier attempt to
+// settle is retried at every pass (five times a second in the proof);
+// that wait logs at debug, the attempt's own failure at warn.
+func TestSettlingIsNoWarning(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tr := New(Options{Now: func() time.Time { return now }, ResumeGrace: 12 * time.Second})
+	err := tr.settling(&store.Request{ID: "r1", UpdatedAt: now.Add(-time.Second)})
+	if err == nil || !retry.IsLater(err) {
+		t.Fatalf("settling 1 s into a 12 s grace: %v, want a retry later", err)
+	}
+	if got := retryLevel(err); got != slog.LevelDebug {
+		t.Errorf("a settle wait logs at %v, want debug", got)
+	}
+	failed := retry.Later(fmt.Errorf("dispatching quick.yml: %w", github.ErrBudgetBusy))
+	if got := retryLevel(failed); got != slog.LevelDebug {
+		t.Errorf("a budget wait logs at %v, want debug", got)
+	}
+	failed = retry.Later(fmt.Errorf("dispatching quick.yml: %w", errors.New("502 Bad Gateway")))
+	if got := retryLevel(failed); got != slog.LevelWarn {
+		t.Errorf("a failed attempt logs at %v, want warn", got)
+	}
+	if err := tr.settling(&store.Request{ID: "r1", UpdatedAt: now.Add(-13 * time.Second)}); err != nil {
+		t.Errorf("settling after the grace: %v", err)
 	}
 }

@@ -334,10 +334,16 @@ func (t *Trigger) writesAhead(r store.Request) int {
 	return n
 }
 
+// errSettling is a step that waits for an earlier attempt GitHub did not
+// answer (or answered 5xx) to take effect, before looking again.
+var errSettling = errors.New("an earlier attempt may still take effect")
+
 // retryLevel is the level of a step to be retried: a comment waiting for
-// GitHub's write budget in a burst is the budget at work, not a warning.
+// GitHub's write budget in a burst is the budget at work, not a warning,
+// and a step waiting for an earlier attempt to settle says so at every
+// pass (the attempt's own failure was the warning).
 func retryLevel(err error) slog.Level {
-	if errors.Is(err, github.ErrBudgetBusy) {
+	if errors.Is(err, github.ErrBudgetBusy) || errors.Is(err, errSettling) {
 		return slog.LevelDebug
 	}
 	return slog.LevelWarn
@@ -453,7 +459,7 @@ func randomID() string {
 // request's last update, may still take effect at GitHub.
 func (t *Trigger) settling(r *store.Request) error {
 	if wait := t.grace - t.now().Sub(r.UpdatedAt); wait > 0 {
-		return retry.Later(fmt.Errorf("request %s: an earlier attempt may still take effect; looking again in %s", r.ID, wait.Round(time.Second)))
+		return retry.Later(fmt.Errorf("request %s: %w; looking again in %s", r.ID, errSettling, wait.Round(time.Second)))
 	}
 	return nil
 }
