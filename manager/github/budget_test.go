@@ -47,11 +47,7 @@ func (l *writeLog) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestBudgetReportsUseTheWindowAndSurvivesRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, filepath.Join(t.TempDir(), "bf.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := journalStore(t)
 		limits := []Limit{{N: 4, Per: time.Minute}}
 		log := &writeLog{at: map[string][]time.Time{}}
 		client := func() (*Client, *Budget) {
@@ -303,11 +299,7 @@ func TestReportsLeaveRoomForExpectedBuilds(t *testing.T) {
 func TestBudgetRestartCountsWritesInFlightFromItsStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, filepath.Join(t.TempDir(), "bf.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := journalStore(t)
 		limits := []Limit{{N: 2, Per: 10 * time.Second}}
 		t0 := time.Now()
 		b := NewBudget(BudgetOptions{Limits: limits, Journal: st})
@@ -330,4 +322,15 @@ func TestBudgetRestartCountsWritesInFlightFromItsStart(t *testing.T) {
 			}
 		}
 	})
+}
+
+// journalStore is a store for a budget's journal, closed with the test.
+func journalStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
