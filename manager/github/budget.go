@@ -101,7 +101,7 @@ type BudgetOptions struct {
 // room in the long windows for the unblocking writes known to come
 // (Expect: the trigger's requests not yet dispatched, each a label
 // removal, a dispatch and a JIT config per builder; the builders a full
-// pool holds back, each a JIT config),
+// pool holds back or a start slot keeps waiting, each a JIT config),
 // so in a burst a JIT config is never behind a status, not even one an
 // hour later, and once the builds' writes are out the results take the
 // whole window.
@@ -177,7 +177,8 @@ func (b *Budget) waitLocked(now time.Time) time.Duration {
 
 // Expect sets how many unblocking writes source knows to come before
 // long (the trigger: what its requests not yet dispatched will write; the
-// fleet: a JIT config for each builder a full pool holds back); each
+// fleet: a JIT config for each builder a full pool holds back or that
+// waits for a start slot); each
 // source's latest count replaces its previous one, and reports leave room
 // for the sum. They leave it in every window but the shortest: a report
 // that took the shortest window's room would delay a build by at most
